@@ -1,0 +1,115 @@
+"""The backend protocol and the one function that turns a workload call into a Result.
+
+A backend runs trials: ``submit(trial)`` hands one over, ``wait()`` blocks until
+at least one finished trial is available and returns them, ``capacity`` is how
+many trials may run at once, ``now()`` is the backend's clock (wall time, or
+virtual time for the simulated backend). The runner never checks which backend
+it has.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from abc import ABC, abstractmethod
+
+from evoautodl.records import Evaluation, Result, Status, Trial
+from evoautodl.workloads.base import WorkerContext, Workload
+
+__all__ = ["Backend", "execute_trial"]
+
+
+class Backend(ABC):
+    """How evaluations run."""
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        """Number of trials that may run at the same time."""
+
+    @abstractmethod
+    def submit(self, trial: Trial) -> None:
+        """Start evaluating a trial (never blocks for long)."""
+
+    @abstractmethod
+    def wait(self) -> list[Result]:
+        """Block until at least one trial finished; return all finished ones."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Release workers. Running trials are cancelled."""
+
+    def now(self) -> float:
+        """The backend's clock in seconds (wall time unless simulated)."""
+        return time.time()
+
+    @property
+    def n_running(self) -> int:
+        """Trials submitted and not yet returned by wait()."""
+        return 0
+
+    def cancel_running(self, grace_s: float = 0.0) -> list[Result]:
+        """Stop dispatching; return running trials as finished or CANCELLED results."""
+        return []
+
+
+def _failed(trial: Trial, status: Status, error: str, context: WorkerContext, start: float) -> Result:
+    return Result(
+        trial=trial,
+        status=status,
+        error=error,
+        worker=context.rank,
+        host=context.host,
+        device=context.device,
+        start_time=start,
+        end_time=time.time(),
+        cost_s=time.time() - start,
+    )
+
+
+def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> Result:
+    """Run ``workload.evaluate`` and turn every outcome into a Result.
+
+    Exceptions (including CUDA out-of-memory) and non-finite objectives become
+    FAILED results carrying the error text; nothing propagates.
+    """
+    start = time.time()
+    try:
+        ev = workload.evaluate(trial, context)
+    except Exception as exc:  # failures are data
+        text = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc(limit=6)
+        return _failed(trial, Status.FAILED, f"{text}\n{tb}", context, start)
+    end = time.time()
+    if not isinstance(ev, Evaluation):
+        return _failed(
+            trial, Status.FAILED,
+            f"TypeError: workload returned {type(ev).__name__}, expected evoautodl.Evaluation",
+            context, start,
+        )
+    objectives = tuple(float(v) for v in ev.objectives)
+    bad = [i for i, v in enumerate(objectives) if not math.isfinite(v)]
+    status = Status.OK
+    error = None
+    if not objectives:
+        status, error = Status.FAILED, "workload returned no objective"
+    elif bad:
+        status = Status.FAILED
+        error = f"non-finite objective(s) {[objectives[i] for i in bad]} at index {bad}"
+    return Result(
+        trial=trial,
+        status=status,
+        objectives=objectives,
+        metrics=dict(ev.metrics),
+        curve={k: list(v) for k, v in ev.curve.items()},
+        epochs_trained=float(ev.epochs_trained),
+        cost_s=float(ev.cost_s) if ev.cost_s is not None else end - start,
+        error=error,
+        worker=context.rank,
+        host=context.host,
+        device=context.device,
+        start_time=start,
+        end_time=end,
+        checkpoint=ev.checkpoint,
+    )
