@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Outcome of a trial."""
 
     OK = "OK"

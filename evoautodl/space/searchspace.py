@@ -100,7 +100,8 @@ def _describe(hp: Any) -> Hyperparameter:
     lower, upper = getattr(hp, "lower", None), getattr(hp, "upper", None)
     if lower is None or upper is None:
         raise SpaceError(f"hyperparameter {name!r}: unsupported type {type(hp).__name__} (needs bounds)")
-    is_int = isinstance(hp, CS.UniformIntegerHyperparameter | CS.NormalIntegerHyperparameter | CS.BetaIntegerHyperparameter)
+    int_types = (CS.UniformIntegerHyperparameter, CS.NormalIntegerHyperparameter, CS.BetaIntegerHyperparameter)
+    is_int = isinstance(hp, int_types)
     log = bool(getattr(hp, "log", False))
     if not lower < upper:
         raise SpaceError(f"hyperparameter {name!r}: empty or inverted range [{lower}, {upper}]")
