@@ -1,0 +1,128 @@
+"""The ask/tell algorithm protocol and the bookkeeping every algorithm shares.
+
+An algorithm never imports torch or mpi4py and does no file I/O. It must be a
+deterministic function of its seed and the sequence of ``ask``/``tell`` calls:
+the runner relies on this to resume a killed run exactly (it replays the
+journal of asks and the log of results). ``ask`` that returns no trial must
+not change the state.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from evoautodl.records import Result, Trial, derive_seed
+from evoautodl.space import SearchSpace
+
+__all__ = ["Algorithm"]
+
+
+class Algorithm(ABC):
+    """Base class: trial/individual ids, seeds, state_dict and checkpoint hygiene.
+
+    Args:
+        space: the search space.
+        seed: root seed; trial seeds derive from (seed, trial_id).
+        n_objectives: number of minimised objectives the workload reports.
+        max_budget: budget (epochs) for algorithms without a ladder.
+    """
+
+    #: short name used in configs and the CLI
+    name: str = "algorithm"
+    #: does the algorithm need a fidelity ladder?
+    multi_fidelity: bool = False
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0):
+        self.space = space
+        self.seed = int(seed)
+        self.n_objectives = int(n_objectives)
+        self.max_budget = float(max_budget)
+        self.rng = np.random.default_rng(self.seed)
+        self.n_asked = 0
+        self.n_told = 0
+        self.n_failed = 0
+        self._next_individual_id = 0
+        self._pending: dict[int, Trial] = {}
+        self._discard: list[str] = []
+
+    # ------------------------------------------------------------------ protocol
+    @abstractmethod
+    def ask(self, n: int) -> list[Trial]:
+        """Up to ``n`` new trials (fewer, or none, while a barrier waits)."""
+
+    def tell(self, result: Result) -> None:
+        """Report a finished trial (any status). Subclasses call super().tell first."""
+        self._pending.pop(result.trial.trial_id, None)
+        self.n_told += 1
+        if not result.ok:
+            self.n_failed += 1
+
+    def is_finished(self) -> bool:
+        """True when the algorithm has nothing more to ask (most never finish)."""
+        return False
+
+    @property
+    def pending(self) -> list[Trial]:
+        """Trials asked and not yet told."""
+        return list(self._pending.values())
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue (the space excepted); picklable."""
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "space"})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+        self.__dict__.update(copy.deepcopy(state))
+
+    def pop_discarded_checkpoints(self) -> list[str]:
+        """Checkpoint keys the algorithm will never resume from again (the runner deletes them)."""
+        out, self._discard = self._discard, []
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def new_individual_id(self) -> int:
+        i = self._next_individual_id
+        self._next_individual_id += 1
+        return i
+
+    def make_trial(
+        self,
+        genome: np.ndarray | Sequence[float],
+        *,
+        budget: float | None = None,
+        individual_id: int | None = None,
+        parent_ids: Sequence[int] = (),
+        operator: str = "sample",
+        resume_from: str | None = None,
+        generation: int = 0,
+        rung: int = 0,
+    ) -> Trial:
+        """A Trial for a repaired genome; assigns ids and the derived seed."""
+        tid = self.n_asked
+        self.n_asked += 1
+        g = tuple(float(x) for x in genome)
+        trial = Trial(
+            trial_id=tid,
+            individual_id=self.new_individual_id() if individual_id is None else int(individual_id),
+            config=self.space.to_config(g),
+            genome=g,
+            budget_epochs=float(self.max_budget if budget is None else budget),
+            seed=derive_seed(self.seed, tid),
+            parent_ids=tuple(int(p) for p in parent_ids),
+            operator=operator,
+            resume_from=resume_from,
+            generation=int(generation),
+            rung=int(rung),
+        )
+        self._pending[tid] = trial
+        return trial
+
+    @staticmethod
+    def fitness_of(result: Result) -> float:
+        """Scalar to minimise: first objective, +inf for failed trials."""
+        return result.objective

@@ -1,0 +1,244 @@
+"""The run directory's evaluation log: append-only JSONL, one object per finished trial.
+
+Each line is flushed as soon as it is written, so a killed run loses at most
+the line being written (a truncated last line is dropped when the log is read
+or reopened). ``load_run(path)`` flattens a run into a pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from evoautodl.errors import RunDirError
+from evoautodl.records import Result, Status, Trial
+
+__all__ = ["EvaluationLog", "load_run", "read_results", "result_to_json", "result_from_json"]
+
+LOG_NAME = "evaluations.jsonl"
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def _num(v: Any) -> float:
+    if v is None:
+        return math.nan
+    if v == "inf":
+        return math.inf
+    if v == "-inf":
+        return -math.inf
+    return float(v)
+
+
+def result_to_json(r: Result) -> str:
+    """One log line (no newline)."""
+    t = r.trial
+    obj = {
+        "trial_id": t.trial_id,
+        "individual_id": t.individual_id,
+        "generation": t.generation,
+        "rung": t.rung,
+        "budget_epochs": t.budget_epochs,
+        "status": r.status.value,
+        "objectives": list(r.objectives),
+        "config": dict(t.config),
+        "metrics": dict(r.metrics),
+        "epochs_trained": r.epochs_trained,
+        "cost_s": r.cost_s,
+        "start_time": r.start_time,
+        "end_time": r.end_time,
+        "worker": r.worker,
+        "host": r.host,
+        "device": r.device,
+        "seed": t.seed,
+        "parent_ids": list(t.parent_ids),
+        "operator": t.operator,
+        "resume_from": t.resume_from,
+        "checkpoint": r.checkpoint,
+        "error": r.error,
+        "genome": list(t.genome),
+        "curve": {k: list(v) for k, v in r.curve.items()},
+    }
+    return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False)
+
+
+def result_from_json(obj: dict[str, Any]) -> Result:
+    """Inverse of :func:`result_to_json` (from the parsed object)."""
+    trial = Trial(
+        trial_id=int(obj["trial_id"]),
+        individual_id=int(obj["individual_id"]),
+        config=obj["config"],
+        genome=tuple(float(x) for x in obj["genome"]),
+        budget_epochs=float(obj["budget_epochs"]),
+        seed=int(obj["seed"]),
+        parent_ids=tuple(int(p) for p in obj["parent_ids"]),
+        operator=obj["operator"],
+        resume_from=obj["resume_from"],
+        generation=int(obj["generation"]),
+        rung=int(obj["rung"]),
+    )
+    return Result(
+        trial=trial,
+        status=Status(obj["status"]),
+        objectives=tuple(_num(v) for v in obj["objectives"]),
+        metrics={k: _num(v) if v is None or isinstance(v, int | float | str) else v
+                 for k, v in obj["metrics"].items()},
+        curve={k: [_num(x) for x in v] for k, v in obj["curve"].items()},
+        epochs_trained=float(obj["epochs_trained"]),
+        cost_s=float(obj["cost_s"]),
+        error=obj["error"],
+        worker=int(obj["worker"]),
+        host=obj["host"],
+        device=obj["device"],
+        start_time=float(obj["start_time"]),
+        end_time=float(obj["end_time"]),
+        checkpoint=obj["checkpoint"],
+    )
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset after the line, object) for every complete line."""
+    with open(path, "rb") as fh:
+        offset = 0
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                return  # truncated by a kill: not part of the log
+            offset += len(raw)
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                yield offset, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RunDirError(f"{path}: corrupt line ending at byte {offset}: {exc}") from exc
+
+
+def read_results(run_dir: str | Path) -> list[Result]:
+    """All logged results, in the order they were told."""
+    path = Path(run_dir) / LOG_NAME
+    if not path.exists():
+        return []
+    return [result_from_json(obj) for _, obj in _iter_lines(path)]
+
+
+class EvaluationLog:
+    """Append-only writer of ``evaluations.jsonl``.
+
+    Opening drops a truncated last line (from a killed run) so appends stay
+    valid JSONL. Every append is flushed; ``fsync`` additionally forces it to
+    disk (slower; off by default, a flushed line survives a killed process).
+    """
+
+    def __init__(self, run_dir: str | Path, fsync: bool = False):
+        self.path = Path(run_dir) / LOG_NAME
+        self.fsync = fsync
+        self._fh: IO[str] | None = None
+        self.n_lines = 0
+
+    def open(self) -> EvaluationLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        good = 0
+        if self.path.exists():
+            for offset, _ in _iter_lines(self.path):
+                good = offset
+                self.n_lines += 1
+            if good != self.path.stat().st_size:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(good)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        return self
+
+    def append(self, result: Result) -> None:
+        if self._fh is None:
+            self.open()
+        assert self._fh is not None
+        self._fh.write(result_to_json(result) + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+        self.n_lines += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> EvaluationLog:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_run(path: str | Path):  # -> pandas.DataFrame
+    """A run directory as a DataFrame, one row per finished trial.
+
+    Columns: trial_id, individual_id, generation, rung, budget_epochs, status,
+    objective (first objective), one column per objective name, one column per
+    hyperparameter (NaN when inactive), epochs_trained, cost_s, start_time,
+    end_time, duration_s, worker, host, device, seed, parent_ids, operator,
+    resume_from, checkpoint, error, ``metric.<name>`` per metric, and
+    ``curve`` (dict of per-epoch lists).
+    """
+    import pandas as pd
+
+    run_dir = Path(path)
+    log_path = run_dir / LOG_NAME
+    if not log_path.exists():
+        raise RunDirError(f"{run_dir}: no {LOG_NAME} (is this a run directory?)")
+    meta_path = run_dir / "run.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    objective_names = list(meta.get("objective_names", []))
+    hp_names = list(meta.get("hyperparameters", []))
+    reserved = {"trial_id", "individual_id", "generation", "rung", "budget_epochs", "status", "objective",
+                "epochs_trained", "cost_s", "start_time", "end_time", "duration_s", "worker", "host",
+                "device", "seed", "parent_ids", "operator", "resume_from", "checkpoint", "error", "curve"}
+    rows = []
+    for _, obj in _iter_lines(log_path):
+        objectives = [_num(v) for v in obj["objectives"]]
+        row: dict[str, Any] = {k: obj[k] for k in ("trial_id", "individual_id", "generation", "rung",
+                                                   "budget_epochs", "status")}
+        row["objective"] = objectives[0] if objectives else math.nan
+        n_obj = max(len(objective_names), len(objectives))
+        for i in range(n_obj):
+            name = objective_names[i] if i < len(objective_names) else f"objective_{i}"
+            row[name if name not in reserved else f"obj.{name}"] = objectives[i] if i < len(objectives) else math.nan
+        for k, v in obj["config"].items():
+            if k not in hp_names:
+                hp_names.append(k)
+            row[k if k not in reserved else f"hp.{k}"] = v
+        for k in ("epochs_trained", "cost_s", "start_time", "end_time"):
+            row[k] = obj[k]
+        row["duration_s"] = obj["end_time"] - obj["start_time"]
+        for k in ("worker", "host", "device", "seed", "operator", "resume_from", "checkpoint", "error"):
+            row[k] = obj[k]
+        row["parent_ids"] = tuple(obj["parent_ids"])
+        for k, v in obj["metrics"].items():
+            row[f"metric.{k}"] = _num(v) if v is None or isinstance(v, int | float | str) else v
+        row["curve"] = {k: [_num(x) for x in v] for k, v in obj["curve"].items()}
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for k in hp_names:
+        col = k if k not in reserved else f"hp.{k}"
+        if col not in df.columns:
+            df[col] = math.nan
+    if "status" in df.columns:
+        df["status"] = df["status"].astype("category")
+    df.attrs["objective_names"] = objective_names
+    df.attrs["hyperparameters"] = hp_names
+    df.attrs["run_dir"] = str(run_dir)
+    return df

@@ -1,0 +1,167 @@
+"""The run directory: layout, lock, atomic state, ask journal.
+
+::
+
+    runs/NAME/
+      config.toml        resolved experiment configuration
+      run.json           metadata: objective names, hyperparameter names, versions
+      space.json         the search space (ConfigSpace JSON)
+      evaluations.jsonl  append-only, one JSON object per finished trial
+      journal.jsonl      append-only, one line per ask: {"after": n_told, "n": n, "ids": [...]}
+      state.pkl          algorithm + runner state (atomic: tmp + rename), written periodically
+      checkpoints/       model states for budget continuation / PBT
+      figures/           plots from `evoautodl analyze`
+
+Resume restores ``state.pkl`` and replays the journal and the log written
+after it (asks and tells in their original order), so a killed run continues
+exactly, without losing or repeating a finished evaluation.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import IO, Any
+
+from evoautodl.errors import RunDirError
+
+__all__ = ["RunDir"]
+
+STATE_NAME = "state.pkl"
+JOURNAL_NAME = "journal.jsonl"
+META_NAME = "run.json"
+
+
+class RunDir:
+    """Files of one run. ``acquire()`` takes an exclusive lock (one writer per run)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock: IO[str] | None = None
+        self._journal: IO[str] | None = None
+        self.n_journal = 0
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    def exists(self) -> bool:
+        return (self.path / "evaluations.jsonl").exists() or (self.path / STATE_NAME).exists()
+
+    def create(self) -> None:
+        """Make the folders of a new run; refuse a folder that already holds a run."""
+        if self.exists():
+            raise RunDirError(
+                f"{self.path} already holds a run: use `evoautodl resume {self.path}` or choose another --out"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+
+    def acquire(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.close()
+            raise RunDirError(f"{self.path} is in use by another evoautodl process") from exc
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock = fh
+
+    def release(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    # ------------------------------------------------------------------ metadata
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        self.write_atomic(META_NAME, json.dumps(meta, indent=2).encode())
+
+    def read_meta(self) -> dict[str, Any]:
+        p = self.path / META_NAME
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def write_atomic(self, name: str, data: bytes) -> None:
+        tmp = self.path / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+
+    # ------------------------------------------------------------------ state
+    def save_state(self, state: dict[str, Any]) -> None:
+        self.write_atomic(STATE_NAME, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_state(self) -> dict[str, Any] | None:
+        p = self.path / STATE_NAME
+        if not p.exists():
+            return None
+        try:
+            return pickle.loads(p.read_bytes())
+        except Exception as exc:
+            raise RunDirError(f"{p} cannot be read ({exc}); delete it to resume by replaying the log") from exc
+
+    # ------------------------------------------------------------------ journal
+    def read_journal(self) -> list[dict[str, Any]]:
+        p = self.path / JOURNAL_NAME
+        if not p.exists():
+            return []
+        out = []
+        with open(p, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break
+                if raw.strip():
+                    out.append(json.loads(raw))
+        return out
+
+    def open_journal(self) -> None:
+        p = self.path / JOURNAL_NAME
+        good = 0
+        n = 0
+        if p.exists():
+            with open(p, "rb") as fh:
+                for raw in fh:
+                    if not raw.endswith(b"\n"):
+                        break
+                    good += len(raw)
+                    n += 1
+            if good != p.stat().st_size:
+                with open(p, "r+b") as fh:
+                    fh.truncate(good)
+        self.n_journal = n
+        self._journal = open(p, "a", encoding="utf-8")  # noqa: SIM115
+
+    def journal_ask(self, after: int, n: int, ids: list[int]) -> None:
+        if self._journal is None:
+            self.open_journal()
+        assert self._journal is not None
+        self._journal.write(json.dumps({"after": after, "n": n, "ids": ids}, separators=(",", ":")) + "\n")
+        self._journal.flush()
+        self.n_journal += 1
+
+    # ------------------------------------------------------------------ checkpoints
+    def delete_checkpoints(self, keys: list[str]) -> int:
+        """Delete the files of these checkpoint keys; returns how many were removed."""
+        removed = 0
+        for key in keys:
+            for p in self.checkpoints.glob(f"{key}.*"):
+                try:
+                    p.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
