@@ -236,21 +236,19 @@ class LCBenchSurrogate:
         ep = np.broadcast_to(np.asarray(epochs, dtype=np.float64), (n,))
         if n == 0:
             return np.zeros((0, len(LCBENCH_OUTPUTS)), dtype=np.float32)
-        if not np.all((ep >= 1) & (ep <= MAX_EPOCHS)):
-            raise ValueError(f"LCBench epochs must lie in 1..{MAX_EPOCHS}, got {ep[(ep < 1) | (ep > 52)][:3]}")
-        x_cont = np.empty((n, 8), dtype=np.float64)
-        x_cont[:, 0] = ep
-        x_cat = np.empty((n, 1), dtype=np.int32)
-        for i, cfg in enumerate(configs):
-            task = str(cfg.get("OpenML_task_id", self.task_id))
-            code = self._encoding.get(task)
-            if code is None or task not in LCBENCH_TASK_IDS:
-                raise ValueError(f"LCBench config {i}: unknown OpenML_task_id {task!r}")
-            x_cat[i, 0] = code
-            try:
-                x_cont[i, 1:] = [float(cfg[name]) for name in LCBENCH_HPS]
-            except KeyError as err:
-                raise ValueError(f"LCBench config {i} lacks hyperparameter {err.args[0]!r}") from None
+        ok = (ep >= 1) & (ep <= MAX_EPOCHS)
+        if not ok.all():
+            raise ValueError(f"LCBench epochs must lie in 1..{MAX_EPOCHS}, got {ep[~ok][:3].tolist()}")
+        codes = {t: self._encoding[t] for t in LCBENCH_TASK_IDS}
+        try:
+            x_cat = np.array([[codes[str(c.get("OpenML_task_id", self.task_id))]] for c in configs], dtype=np.int32)
+        except KeyError as err:
+            raise ValueError(f"LCBench: unknown OpenML_task_id {err.args[0]!r} in a config") from None
+        try:
+            hps = np.array([[c[name] for name in LCBENCH_HPS] for c in configs], dtype=np.float64)
+        except KeyError as err:
+            raise ValueError(f"LCBench config lacks hyperparameter {err.args[0]!r}") from None
+        x_cont = np.column_stack([ep, hps])
         self._check_ranges(x_cont)
         out = sess.run(None, {"x_cat": x_cat, "x_cont": x_cont.astype(np.float32)})[0]
         return np.asarray(out, dtype=np.float32)
