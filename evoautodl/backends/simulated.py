@@ -5,7 +5,8 @@ released at virtual time ``start + cost_s`` (the surrogate's predicted
 training time, or the measured wall time if the workload reports none). The
 runner therefore sees results in the order an N-worker cluster would produce
 them, so a laptop can study how an algorithm behaves with 4 or 1024 workers.
-Result start/end times are virtual seconds since the backend started.
+Result start/end times are virtual seconds since the backend started. A failed
+trial costs no virtual time (its wall time would make runs non-repeatable).
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ class SimulatedBackend(Backend):
         worker = heapq.heappop(self._free)
         result = execute_trial(self.workload, trial, self.context)
         start = self._clock
-        end = start + max(0.0, result.cost_s) + self.overhead_s
+        # A failed trial reports no simulated cost: count it as free, so virtual
+        # time (and the order results arrive in) stays deterministic.
+        cost = max(0.0, result.cost_s) if result.ok else 0.0
+        end = start + cost + self.overhead_s
         result = replace(result, worker=worker, start_time=start, end_time=end)
         heapq.heappush(self._events, (end, trial.trial_id, worker, result))
 

@@ -1,0 +1,207 @@
+"""Ask/tell optimisers and their registry.
+
+The registry maps a short name (what an experiment's ``[algorithm] name``
+says) to ``"module:Class"``; a module is only imported when its algorithm is
+used, so ``import evoautodl.algorithms`` stays cheap and algorithms whose
+module is not installed (yet) do not break the others::
+
+    from evoautodl.algorithms import get_algorithm
+    algo = get_algorithm("ga", space, seed=1, population_size=20, replacement="plus")
+
+Every algorithm is built as ``Cls(space, *, seed=0, n_objectives=1,
+max_budget=1.0, ladder=None, **options)``. An algorithm whose constructor
+takes no ``ladder`` runs every trial at ``ladder.max_budget``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from evoautodl.algorithms.base import Algorithm
+from evoautodl.errors import ConfigError
+from evoautodl.records import Result
+
+__all__ = ["ALGORITHMS", "ALGORITHM_SPECS", "Algorithm", "Member", "algorithm_options", "available_algorithms",
+           "get_algorithm"]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An evaluated individual in an algorithm's population (shared by the evolutionary algorithms).
+
+    Attributes:
+        genome: the repaired unit-cube genome.
+        objectives: minimised objectives; all +inf for a failed trial.
+        individual_id: the individual's id (kept across budget promotions).
+        trial_id: the trial that produced these objectives.
+        budget_epochs: the budget they were measured at.
+        checkpoint: checkpoint key the trial left (None: none).
+        birth: position in the order the algorithm received results (for ageing).
+    """
+
+    genome: tuple[float, ...]
+    objectives: tuple[float, ...]
+    individual_id: int
+    trial_id: int
+    budget_epochs: float
+    checkpoint: str | None = None
+    birth: int = 0
+
+    @property
+    def fitness(self) -> float:
+        """First objective (+inf when failed)."""
+        return self.objectives[0]
+
+    @classmethod
+    def from_result(cls, result: Result, n_objectives: int = 1, birth: int = 0) -> Member:
+        """The member a result describes; a failed result (or too few objectives) gets +inf objectives."""
+        t = result.trial
+        if result.ok and len(result.objectives) >= n_objectives:
+            objectives = tuple(float(v) for v in result.objectives[:n_objectives])
+        else:
+            objectives = (math.inf,) * n_objectives
+        return cls(genome=tuple(t.genome), objectives=objectives, individual_id=t.individual_id,
+                   trial_id=t.trial_id, budget_epochs=float(t.budget_epochs), checkpoint=result.checkpoint,
+                   birth=birth)
+
+#: name -> "module:Class" of every known algorithm (resolved on demand)
+ALGORITHM_SPECS: dict[str, str] = {
+    "random": "evoautodl.algorithms.random_search:RandomSearch",
+    "ga": "evoautodl.algorithms.ga:GeneticAlgorithm",
+    "steady_state": "evoautodl.algorithms.steady_state:SteadyStateEA",
+    "regularized": "evoautodl.algorithms.regularized:RegularizedEvolution",
+    "de": "evoautodl.algorithms.de:DifferentialEvolution",
+    "nsga2": "evoautodl.algorithms.nsga2:NSGA2",
+    "dehb": "evoautodl.algorithms.dehb:DEHB",
+    "asha_ea": "evoautodl.algorithms.asha:ASHAEvolution",
+    "pbt": "evoautodl.algorithms.pbt:PBT",
+}
+
+#: arguments every algorithm constructor takes besides its own options
+_COMMON = ("seed", "n_objectives", "max_budget", "ladder")
+
+
+def _module_exists(spec: str) -> bool:
+    module = spec.split(":", 1)[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _resolve(name: str) -> type[Algorithm]:
+    spec = ALGORITHM_SPECS[name]
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        cls = getattr(module, attr)
+    except AttributeError:
+        # the module may name its class differently: take the one Algorithm subclass it defines
+        found = [v for v in vars(module).values()
+                 if isinstance(v, type) and issubclass(v, Algorithm) and v.__module__ == module_name
+                 and not inspect.isabstract(v)]
+        if len(found) != 1:
+            raise ConfigError(f"algorithm {name!r}: {module_name} defines no class {attr!r}") from None
+        cls = found[0]
+    return cls
+
+
+class _Registry(Mapping[str, type]):
+    """``name -> class`` for the algorithms whose modules exist; classes are imported on access."""
+
+    def __getitem__(self, name: str) -> type[Algorithm]:
+        if name not in ALGORITHM_SPECS or not _module_exists(ALGORITHM_SPECS[name]):
+            raise KeyError(name)
+        return _resolve(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(available_algorithms())
+
+    def __len__(self) -> int:
+        return len(available_algorithms())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in available_algorithms()
+
+    def __repr__(self) -> str:
+        return f"ALGORITHMS({', '.join(available_algorithms())})"
+
+
+#: the registry: ``ALGORITHMS["ga"]`` is the GA class (imported on first access)
+ALGORITHMS: Mapping[str, type] = _Registry()
+
+
+def available_algorithms() -> list[str]:
+    """Names of the registered algorithms whose modules are present."""
+    return [n for n, spec in ALGORITHM_SPECS.items() if _module_exists(spec)]
+
+
+def algorithm_options(cls: type) -> dict[str, Any]:
+    """Keyword options a class's constructor takes (name -> default; ``inspect.Parameter.empty`` if required)."""
+    out: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # drop self
+        more = False
+        for p in params:
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                more = True
+            elif p.kind is not inspect.Parameter.VAR_POSITIONAL and p.name != "space":
+                out.setdefault(p.name, p.default)
+        if not more:
+            break
+    return out
+
+
+def get_algorithm(name: str, space: Any, **options: Any) -> Algorithm:
+    """Build the algorithm registered as ``name`` on ``space``.
+
+    Raises:
+        ConfigError: for an unknown name (listing the known ones), a known name
+            whose module is missing, or an option the class does not take
+            (naming it and listing the valid ones).
+    """
+    if name not in ALGORITHM_SPECS:
+        raise ConfigError(
+            f"unknown algorithm {name!r}{_did_you_mean(name, ALGORITHM_SPECS)}; "
+            f"known algorithms: {', '.join(available_algorithms())}"
+        )
+    if not _module_exists(ALGORITHM_SPECS[name]):
+        raise ConfigError(
+            f"algorithm {name!r} is registered but its module {ALGORITHM_SPECS[name].split(':')[0]} is not "
+            f"installed; available: {', '.join(available_algorithms())}"
+        )
+    cls = _resolve(name)
+    valid = algorithm_options(cls)
+    opts = dict(options)
+    if "ladder" not in valid:
+        ladder = opts.pop("ladder", None)
+        if ladder is not None:
+            opts["max_budget"] = ladder.max_budget
+    unknown = [k for k in opts if k not in valid]
+    if unknown:
+        own = [k for k in valid if k not in _COMMON]
+        raise ConfigError(
+            f"algorithm {name!r}: unknown option {unknown[0]!r}{_did_you_mean(unknown[0], valid)}"
+            + (f" (and {', '.join(repr(k) for k in unknown[1:])})" if len(unknown) > 1 else "")
+            + f"; valid options: {', '.join(own) if own else '(none)'}"
+            + f" (plus {', '.join(k for k in _COMMON if k in valid)})"
+        )
+    missing = [k for k, d in valid.items() if d is inspect.Parameter.empty and k not in opts]
+    if missing:
+        raise ConfigError(f"algorithm {name!r}: missing required option(s) {', '.join(missing)}")
+    return cls(space, **opts)
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
