@@ -44,6 +44,9 @@ def _num(v: Any) -> float:
     return float(v)
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def result_to_json(r: Result) -> str:
     """One log line (no newline)."""
     t = r.trial
@@ -73,7 +76,10 @@ def result_to_json(r: Result) -> str:
         "genome": list(t.genome),
         "curve": {k: list(v) for k, v in r.curve.items()},
     }
-    return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False)
+    try:  # fast path: plain finite values serialise as they are (what _clean would return)
+        return _dumps(obj)
+    except (ValueError, TypeError):  # non-finite floats, numpy scalars: clean first
+        return _dumps(_clean(obj))
 
 
 def result_from_json(obj: dict[str, Any]) -> Result:

@@ -156,11 +156,23 @@ class RunDir:
     # ------------------------------------------------------------------ checkpoints
     def delete_checkpoints(self, keys: list[str]) -> int:
         """Delete the files of these checkpoint keys; returns how many were removed."""
+        wanted = set(keys)
+        if not wanted:
+            return 0
+        try:  # one directory scan for all keys (a glob per key compiles a pattern per key)
+            with os.scandir(self.checkpoints) as it:
+                names = [e.name for e in it]
+        except FileNotFoundError:
+            return 0
         removed = 0
-        for key in keys:
-            for p in self.checkpoints.glob(f"{key}.*"):
+        for name in names:
+            # "<key>.<ext>": the key is a prefix ending before one of the name's dots
+            dot = name.find(".")
+            while dot > 0 and name[:dot] not in wanted:
+                dot = name.find(".", dot + 1)
+            if dot > 0:
                 try:
-                    p.unlink()
+                    os.unlink(os.path.join(self.checkpoints, name))
                     removed += 1
                 except FileNotFoundError:
                     pass

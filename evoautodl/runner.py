@@ -188,6 +188,7 @@ class Runner:
             self._count(r)
         asks = journal[n_journal0:]
         a = 0
+        pending_ids = {t.trial_id for t in self.algorithm.pending}  # kept in step below (no per-result rebuild)
 
         def replay_asks(upto: int) -> None:
             nonlocal a
@@ -199,13 +200,15 @@ class Runner:
                         f"{self.dir.path}: replaying ask {n_journal0 + a} gave trials {ids}, the journal says "
                         f"{asks[a]['ids']}: the algorithm or its settings differ from the original run"
                     )
+                pending_ids.update(ids)
                 a += 1
 
         for k in range(n_told0, len(results)):
             replay_asks(k)
             r = results[k]
-            if r.trial_id not in {t.trial_id for t in self.algorithm.pending}:
+            if r.trial_id not in pending_ids:
                 raise RunDirError(f"{self.dir.path}: logged trial {r.trial_id} was never asked in the replay")
+            pending_ids.discard(r.trial_id)
             self.algorithm.tell(r)
         replay_asks(len(results))
         if a < len(asks):

@@ -1,0 +1,326 @@
+"""DEHB: Hyperband brackets whose rungs are bred by differential evolution.
+
+Reference: N. Awad, N. Mallik, F. Hutter, "DEHB: Evolutionary Hyperband for
+Scalable, Robust and Efficient Hyperparameter Optimization", IJCAI 2021.
+
+A DE subpopulation lives at every budget of the geometric ladder
+``b_0 < ... < b_R`` (size = the most configs any bracket runs at that budget).
+Brackets cycle ``s = s_max, s_max - 1, ..., 0, s_max, ...`` as in Hyperband;
+bracket ``s`` starts ``n_0`` configs at rung ``j0 = s_max - s`` and keeps the
+top ``1/eta`` at each higher rung. Pseudocode::
+
+    ask(n): repeat n times
+        for each open bracket, oldest first:
+            lowest rung still issuing: breed one config at b_j0 (see below)
+            promoted rung with queued promotions: pop one (same individual,
+                resume_from = checkpoint_key(individual, lower budget))
+        none available: open the next bracket (no waiting: asynchronous
+            across brackets, synchronous within a rung)
+    breed at rung j0:
+        first bracket, or an empty subpopulation: uniform random sample
+        target = pop[j0][cyclic pointer]
+        parents r1, r2, r3 (distinct) from the parent pool: pop[j0 - 1] (the
+            lower budget's subpopulation, DEHB's global parent pool) for
+            j0 > 0, pop[0] itself for j0 = 0; all subpopulations together
+            when the pool has fewer than 3 members
+        child = DE/rand/1/bin(target, r1, r2, r3)  (or current-to-best/1/bin)
+    tell(result at rung j):
+        DE selection in pop[j]: a bred child replaces its target when not
+        worse; a promoted or sampled config replaces the worst when better;
+        a subpopulation that is not full yet just grows
+        rung of the bracket complete: promote the top n_{i+1} (finite
+        fitness, ties by trial id) to the next rung of the bracket
+
+Differences from the paper's implementation: promoted rungs continue the
+same individuals from their checkpoints (successive halving with
+continuation) instead of evaluating DE children of them, so the epochs of the
+lower rung are not trained again; DE breeds the lowest rung of every bracket.
+
+Checkpoint hygiene (disk use): when a rung of a bracket completes, the
+checkpoints of its configs that were not promoted are discarded; a promoted
+config's lower checkpoint is discarded when its promoted trial is told; at the
+maximum budget only the incumbent's checkpoint is kept. Checkpoints on disk
+are therefore bounded by the configs of the rungs still running in open
+brackets plus one (with ``max_open_brackets`` = k, at most k times the largest
+bracket's first rung, plus one).
+
+Failed trials have fitness +inf: they never enter a subpopulation and are
+never promoted (a rung with fewer finite results promotes fewer; a rung
+without any ends its bracket). With several objectives the first is optimised.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from evoautodl.algorithms.base import Algorithm
+from evoautodl.errors import ConfigError
+from evoautodl.fidelity import BudgetLadder
+from evoautodl.operators.crossover import de_current_to_best_1_bin, de_rand_1_bin
+from evoautodl.records import Result, Trial, checkpoint_key
+from evoautodl.space import SearchSpace
+
+__all__ = ["DEHB"]
+
+Strategy = Literal["rand/1/bin", "current-to-best/1/bin"]
+
+
+@dataclass(slots=True)
+class _Member:
+    """One member of a DE subpopulation."""
+
+    genome: np.ndarray
+    fitness: float
+    individual_id: int
+
+
+@dataclass(slots=True)
+class _Job:
+    """A promotion waiting to be asked."""
+
+    genome: np.ndarray
+    individual_id: int
+    resume_from: str | None
+
+
+@dataclass(slots=True)
+class _Bracket:
+    """One successive-halving bracket: rungs [(n_configs, ladder rung index)]."""
+
+    index: int
+    rungs: list[tuple[int, int]]
+    level: int = 0
+    n_issued: int = 0
+    n_expected: int = 0
+    queue: list[_Job] = field(default_factory=list)
+    results: list[tuple[float, int, int, np.ndarray, bool]] = field(default_factory=list)
+
+
+def require_ladder(name: str, ladder: BudgetLadder | None) -> BudgetLadder:
+    """The ladder, or a ConfigError saying that ``name`` needs one."""
+    if ladder is None:
+        raise ConfigError(
+            f"algorithm {name!r} is multi-fidelity and needs a budget ladder: pass "
+            "ladder=BudgetLadder(min_budget, max_budget, eta) (in an experiment file: a [fidelity] table "
+            "with min_budget, max_budget and eta)"
+        )
+    if not isinstance(ladder, BudgetLadder):
+        raise ConfigError(f"algorithm {name!r}: ladder must be a BudgetLadder, got {type(ladder).__name__}")
+    return ladder
+
+
+class DEHB(Algorithm):
+    """Differential evolution on Hyperband brackets (see the module docstring).
+
+    Args:
+        space: the search space.
+        seed: root seed.
+        n_objectives: objectives the workload reports (the first is optimised).
+        max_budget: ignored (the ladder's maximum is used).
+        ladder: the budget ladder (required).
+        mutation_factor: DE scale factor F.
+        crossover_rate: DE binomial crossover rate CR.
+        strategy: "rand/1/bin" (DEHB's default) or "current-to-best/1/bin".
+        boundary: how DE treats genes leaving [0, 1]: "random" (resample, as
+            DEHB), "clip" or "reflect".
+        max_open_brackets: brackets that may run at the same time (None: no
+            limit; a free worker then always gets a trial).
+    """
+
+    name = "dehb"
+    multi_fidelity = True
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        n_objectives: int = 1,
+        max_budget: float = 1.0,
+        ladder: BudgetLadder | None = None,
+        mutation_factor: float = 0.5,
+        crossover_rate: float = 0.5,
+        strategy: Strategy = "rand/1/bin",
+        boundary: Literal["random", "clip", "reflect"] = "random",
+        max_open_brackets: int | None = None,
+    ):
+        ladder = require_ladder(self.name, ladder)
+        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=ladder.max_budget)
+        if strategy not in ("rand/1/bin", "current-to-best/1/bin"):
+            raise ConfigError(f"dehb: strategy must be 'rand/1/bin' or 'current-to-best/1/bin', got {strategy!r}")
+        if boundary not in ("random", "clip", "reflect"):
+            raise ConfigError(f"dehb: boundary must be 'random', 'clip' or 'reflect', got {boundary!r}")
+        if not 0.0 < mutation_factor <= 2.0 or not 0.0 <= crossover_rate <= 1.0:
+            raise ConfigError(f"dehb: need 0 < mutation_factor <= 2 and 0 <= crossover_rate <= 1, got "
+                              f"{mutation_factor}, {crossover_rate}")
+        if max_open_brackets is not None and max_open_brackets < 1:
+            raise ConfigError(f"dehb: max_open_brackets must be >= 1 or None, got {max_open_brackets}")
+        if ladder.n_rungs != ladder.s_max + 1:
+            raise ConfigError(f"dehb: the ladder {ladder} rounds two rungs to the same budget; use a larger eta, "
+                              "a larger max_budget or integer=False")
+        self.ladder = ladder
+        self.budgets: tuple[float, ...] = ladder.budgets
+        self.mutation_factor = float(mutation_factor)
+        self.crossover_rate = float(crossover_rate)
+        self.strategy: Strategy = strategy
+        self.boundary = boundary
+        self.max_open_brackets = max_open_brackets
+        s_max = ladder.s_max
+        self._shapes: list[list[tuple[int, int]]] = []  # per s: [(n, rung index)]
+        caps = [0] * len(self.budgets)
+        for s in range(s_max + 1):
+            shape = [(n, s_max - s + i) for i, (n, _) in enumerate(ladder.bracket(s))]
+            self._shapes.append(shape)
+            for n, j in shape:
+                caps[j] = max(caps[j], n)
+        self.population_sizes: tuple[int, ...] = tuple(caps)
+        self._pops: list[list[_Member]] = [[] for _ in self.budgets]
+        self._target_ptr = [0] * len(self.budgets)
+        self._brackets: list[_Bracket] = []
+        self._n_brackets = 0
+        self._meta: dict[int, tuple[int, int]] = {}  # trial id -> (bracket index, target index or -1)
+        self._incumbent: tuple[float, str] | None = None
+
+    # ------------------------------------------------------------------ ask
+    def ask(self, n: int) -> list[Trial]:
+        out: list[Trial] = []
+        while len(out) < n:
+            trial = self._next_from_open()
+            if trial is None:
+                if self.max_open_brackets is not None and len(self._brackets) >= self.max_open_brackets:
+                    break
+                self._open_bracket()
+                continue
+            out.append(trial)
+        return out
+
+    def _open_bracket(self) -> None:
+        s_max = self.ladder.s_max
+        s = s_max - self._n_brackets % (s_max + 1)
+        shape = self._shapes[s]
+        self._brackets.append(_Bracket(index=self._n_brackets, rungs=shape, n_expected=shape[0][0]))
+        self._n_brackets += 1
+
+    def _next_from_open(self) -> Trial | None:
+        for br in self._brackets:
+            n_rung, j = br.rungs[br.level]
+            if br.level == 0 and br.n_issued < n_rung:
+                br.n_issued += 1
+                return self._breed(br, j)
+            if br.queue:
+                job = br.queue.pop(0)
+                br.n_issued += 1
+                trial = self.make_trial(job.genome, budget=self.budgets[j], individual_id=job.individual_id,
+                                        parent_ids=(job.individual_id,), operator="promote",
+                                        resume_from=job.resume_from, generation=br.index, rung=j)
+                self._meta[trial.trial_id] = (br.index, -1)
+                return trial
+        return None
+
+    def _breed(self, br: _Bracket, j: int) -> Trial:
+        pop = self._pops[j]
+        pool = self._pops[j - 1] if j > 0 else pop
+        if len(pool) < 3:
+            pool = [m for p in self._pops for m in p]
+        if br.index == 0 or not pop or len(pool) < 3:
+            genome = self.space.sample(self.rng)
+            trial = self.make_trial(genome, budget=self.budgets[j], operator="sample", generation=br.index, rung=j)
+            self._meta[trial.trial_id] = (br.index, -1)
+            return trial
+        k = self._target_ptr[j] % len(pop)
+        self._target_ptr[j] += 1
+        target = pop[k]
+        picks = self.rng.choice(len(pool), size=3, replace=False)
+        r1, r2, r3 = (pool[int(i)] for i in picks)
+        if self.strategy == "rand/1/bin":
+            genome = de_rand_1_bin(self.space, target.genome, r1.genome, r2.genome, r3.genome, self.rng,
+                                   F=self.mutation_factor, CR=self.crossover_rate, boundary=self.boundary)
+            parents = (target.individual_id, r1.individual_id, r2.individual_id, r3.individual_id)
+        else:
+            best = min(pool, key=lambda m: m.fitness)
+            genome = de_current_to_best_1_bin(self.space, target.genome, best.genome, r1.genome, r2.genome,
+                                              self.rng, F=self.mutation_factor, CR=self.crossover_rate,
+                                              boundary=self.boundary)
+            parents = (target.individual_id, best.individual_id, r1.individual_id, r2.individual_id)
+        trial = self.make_trial(genome, budget=self.budgets[j], parent_ids=parents, operator="de",
+                                generation=br.index, rung=j)
+        self._meta[trial.trial_id] = (br.index, k)
+        return trial
+
+    # ------------------------------------------------------------------ tell
+    def tell(self, result: Result) -> None:
+        super().tell(result)
+        t = result.trial
+        meta = self._meta.pop(t.trial_id, None)
+        if meta is None:
+            return
+        b_index, target = meta
+        f = self.fitness_of(result)
+        j = t.rung
+        has_ckpt = result.ok and result.checkpoint is not None
+        if t.resume_from is not None:
+            self._discard.append(t.resume_from)  # the promoted trial consumed its lower checkpoint
+        if math.isfinite(f):
+            self._select(j, _Member(np.asarray(t.genome, dtype=np.float64), f, t.individual_id), target)
+        if j == len(self.budgets) - 1:
+            self._keep_if_incumbent(f, t.checkpoint_key, has_ckpt)
+        br = next((b for b in self._brackets if b.index == b_index), None)
+        if br is None:
+            return
+        br.results.append((f, t.trial_id, t.individual_id, np.asarray(t.genome, dtype=np.float64), has_ckpt))
+        if len(br.results) >= br.n_expected and br.n_issued >= br.n_expected:
+            self._advance(br)
+
+    def _select(self, j: int, member: _Member, target: int) -> None:
+        pop = self._pops[j]
+        if len(pop) < self.population_sizes[j]:
+            pop.append(member)
+        elif 0 <= target < len(pop):
+            if member.fitness <= pop[target].fitness:
+                pop[target] = member
+        else:
+            worst = max(range(len(pop)), key=lambda i: pop[i].fitness)
+            if member.fitness < pop[worst].fitness:
+                pop[worst] = member
+
+    def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
+        if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
+            if self._incumbent is not None:
+                self._discard.append(self._incumbent[1])
+            self._incumbent = (f, key)
+        else:
+            self._discard.append(key)
+
+    def _advance(self, br: _Bracket) -> None:
+        """The current rung of ``br`` is complete: promote its top 1/eta or close the bracket."""
+        ranked = sorted(br.results, key=lambda r: (r[0], r[1]))
+        br.results = []
+        if br.level + 1 >= len(br.rungs):
+            self._brackets.remove(br)
+            return
+        n_next, _ = br.rungs[br.level + 1]
+        budget = self.budgets[br.rungs[br.level][1]]
+        finite = [r for r in ranked if math.isfinite(r[0])]
+        promoted, dropped = finite[:n_next], finite[n_next:] + [r for r in ranked if not math.isfinite(r[0])]
+        for _, _, ind, _, _ in dropped:
+            self._discard.append(checkpoint_key(ind, budget))
+        if not promoted:
+            self._brackets.remove(br)
+            return
+        br.level += 1
+        br.n_issued = 0
+        br.n_expected = len(promoted)
+        br.queue = [_Job(g, ind, checkpoint_key(ind, budget) if ok else None) for _, _, ind, g, ok in promoted]
+
+    # ------------------------------------------------------------------ introspection
+    def subpopulation(self, rung: int) -> list[tuple[int, float]]:
+        """(individual id, fitness) of the DE subpopulation at ladder rung ``rung``."""
+        return [(m.individual_id, m.fitness) for m in self._pops[rung]]
+
+    @property
+    def n_open_brackets(self) -> int:
+        return len(self._brackets)
