@@ -150,9 +150,10 @@ class Runner:
         self.epochs += r.epochs_trained
         if not r.ok:
             self.n_failed += 1
-        elif self.best is None or r.objective < self.best.objective or (
-            r.objective == self.best.objective and r.trial.budget_epochs > self.best.trial.budget_epochs
+        elif self.best is None or r.trial.budget_epochs > self.best.trial.budget_epochs or (
+            r.trial.budget_epochs == self.best.trial.budget_epochs and r.objective < self.best.objective
         ):
+            # the incumbent: the best result at the highest budget evaluated so far
             self.best = r
 
     def elapsed(self) -> float:

@@ -270,8 +270,10 @@ class GeneticAlgorithm(Algorithm):
     def _breed(self) -> list[_Planned]:
         cross = _CROSSOVERS[self.crossover]
         out: list[_Planned] = []
-        while len(out) < self.offspring_size:
-            i, j = self._parents(2)
+        # all tournaments of the generation at once: selection keys (for NSGA-II:
+        # non-dominated ranks and crowding) are computed once, not per child
+        chosen = self._parents(2 * ((self.offspring_size + 1) // 2)).reshape(-1, 2)
+        for i, j in chosen:
             a, b = self.population[int(i)], self.population[int(j)]
             if self.rng.random() < self.crossover_prob:
                 pair: Sequence[Any] = cross(self.space, a.genome, b.genome, self.rng, **self._crossover_params)

@@ -1,13 +1,21 @@
 """Compile ConfigSpace conditions and forbidden clauses into fast closures.
 
 The search space evaluates activity and forbidden clauses on a list of decoded
-values (``None`` for an inactive hyperparameter). ConfigSpace semantics:
-a condition whose parent is inactive is not satisfied; a forbidden clause on an
-inactive hyperparameter does not apply.
+values (``None`` for an inactive hyperparameter), with the semantics
+ConfigSpace 1.2 applies when it checks a configuration (on its vector form,
+where an inactive hyperparameter is NaN):
+
+* a condition whose parent is inactive is not satisfied, except a
+  not-equals condition (NaN != v), which is;
+* order comparisons on ordinals (conditions and forbidden clauses) compare
+  ranks; forbidden *relations* compare actual values;
+* a forbidden clause or relation on an inactive hyperparameter does not apply.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,6 +23,8 @@ from typing import Any
 import ConfigSpace as CS
 
 from evoautodl.errors import SpaceError
+
+logger = logging.getLogger(__name__)
 
 Values = Sequence[Any]
 Pred = Callable[[Values], bool]
@@ -80,8 +90,12 @@ class Compiler:
             raise SpaceError(f"condition on {cond.child.name!r}: unsupported condition type {type(cond).__name__}")
         key = self._key(parent)
         target = key(cond.value)
-        if op in (operator.eq, operator.ne):
-            return lambda vals: vals[i] is not None and op(vals[i], cond.value)
+        if op is operator.eq:
+            return lambda vals: vals[i] is not None and vals[i] == cond.value
+        if op is operator.ne:
+            # ConfigSpace 1.2 checks conditions on vectors, where an inactive parent is NaN and
+            # NaN != v holds: a not-equals condition on an inactive parent IS satisfied.
+            return lambda vals: vals[i] is None or vals[i] != cond.value
         return lambda vals: vals[i] is not None and op(key(vals[i]), target)
 
     def forbidden(self, clause: Any) -> tuple[Pred, tuple[int, ...]]:
@@ -100,11 +114,11 @@ class Compiler:
         if kind in _FORBIDDEN_RELATION_OPS:
             op = _FORBIDDEN_RELATION_OPS[kind]
             li, ri = self.index[clause.left.name], self.index[clause.right.name]
-            lk, rk = self._key(clause.left.name), self._key(clause.right.name)
 
             def rel(vals: Values) -> bool:
+                # relations compare actual values, ordinals included (as ConfigSpace does)
                 a, b = vals[li], vals[ri]
-                return a is not None and b is not None and bool(op(lk(a), rk(b)))
+                return a is not None and b is not None and bool(op(a, b))
 
             return rel, (li, ri)
         name = clause.hyperparameter.name
@@ -130,3 +144,81 @@ def condition_parents(cond: Any) -> list[str]:
             out.extend(condition_parents(c))
         return out
     return [cond.parent.name]
+
+
+def forbidden_names(clause: Any) -> set[str]:
+    """Names of all hyperparameters a (possibly conjunctive) forbidden clause refers to."""
+    names: set[str] = set()
+    for comp in getattr(clause, "components", ()) or ():
+        names |= forbidden_names(comp)
+    for attr in ("hyperparameter", "left", "right"):
+        hp = getattr(clause, attr, None)
+        if hp is not None and hasattr(hp, "name"):
+            names.add(hp.name)
+    return names
+
+
+def disambiguate_conjunctions(conditions: list[Any]) -> list[Any]:
+    """Work around ConfigSpace 1.2 confusing an AND and an OR of the same comparisons.
+
+    ConfigSpace groups conditions whose components are "equivalent" without
+    comparing the conjunction type, and then checks (and samples) both
+    children with one conjunction. Repeating a component of the OR leaves its
+    meaning unchanged and makes ConfigSpace see two different conditions.
+    """
+    out = list(conditions)
+    for _ in range(len(out)):
+        clash = [
+            j for i, a in enumerate(out) for j, b in enumerate(out)
+            if isinstance(a, CS.AndConjunction) and isinstance(b, CS.OrConjunction)
+            and a.equivalent_condition_on_parent(b)
+        ]
+        if not clash:
+            break
+        j = clash[0]
+        comps = list(out[j].components)
+        out[j] = CS.OrConjunction(*comps, copy.copy(comps[0]))
+    return out
+
+
+def conjunction_quirks(cs: CS.ConfigurationSpace) -> list[tuple[str, str]]:
+    """Pairs of children whose AND / OR conditions ConfigSpace 1.2 confuses.
+
+    ConfigSpace 1.2 groups conditions with "equivalent" components without
+    comparing the conjunction type, so ``c1 | a == 1 && b == 2`` and
+    ``c2 | a == 1 || b == 2`` end up checked with the same conjunction by
+    ``Configuration.check_valid_configuration`` (and its sampler). evoautodl
+    applies each condition as written; ConfigSpace may then disagree.
+    """
+    conj = [c for c in cs.conditions if isinstance(c, CS.AndConjunction | CS.OrConjunction)]
+    return [
+        (a.child.name, b.child.name)
+        for n, a in enumerate(conj) for b in conj[n + 1:]
+        if type(a) is not type(b) and a.equivalent_condition_on_parent(b)
+    ]
+
+
+def warn_conjunction_quirks(cs: CS.ConfigurationSpace) -> None:
+    for a, b in conjunction_quirks(cs):
+        logger.warning(
+            "conditions of %r and %r are an AND and an OR of the same comparisons: ConfigSpace 1.2 "
+            "checks both with the same conjunction, so its validity checks may disagree with evoautodl's",
+            a, b,
+        )
+
+
+def without(cs: CS.ConfigurationSpace, drop: list[str]) -> CS.ConfigurationSpace:
+    """A copy of ``cs`` without the named hyperparameters (and forbidden clauses that use them)."""
+    missing = [d for d in drop if d not in cs]
+    if missing:
+        raise SpaceError(f"cannot drop unknown hyperparameter(s) {missing}")
+    for cond in cs.conditions:
+        names = [cond.child.name, *condition_parents(cond)]
+        hit = [n for n in names if n in drop]
+        if hit and cond.child.name not in drop:
+            raise SpaceError(f"cannot drop {hit}: the condition of {cond.child.name!r} depends on it")
+    new = CS.ConfigurationSpace()
+    new.add([cs[n] for n in cs if n not in drop])
+    new.add([cond for cond in cs.conditions if cond.child.name not in drop])
+    new.add([f for f in cs.forbidden_clauses if not forbidden_names(f) & set(drop)])
+    return new

@@ -26,7 +26,11 @@ Conditions: ``{"parent": p, OP: v}`` with OP one of ``equals``, ``not_equals``,
 ``in``, ``gt``, ``lt``; combine with ``{"all": [...]}`` (AND) and
 ``{"any": [...]}`` (OR). Forbidden clauses: ``{"name": h, OP: v}`` with OP one
 of ``equals``, ``in``, ``gt``, ``ge``, ``lt``, ``le``, combined with ``all`` /
-``any``. Every problem raises :class:`SpaceError` naming the hyperparameter.
+``any``; relations ``{"left": a, "relation": "lt", "right": b}`` (``eq``,
+``lt``, ``le``, ``gt``, ``ge``) forbid e.g. ``a < b``. Every problem raises
+:class:`SpaceError` naming the hyperparameter. When forbidden clauses exclude
+the defaults, a valid configuration becomes the default; when they exclude
+everything, :class:`InfeasibleSpaceError` is raised.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ConfigSpace as CS
+from ConfigSpace.exceptions import ForbiddenValueError
 
 from evoautodl.errors import SpaceError
+from evoautodl.space.jsonio import serialize_forbidden, space_from_serialized
 
 _HP_KEYS = {
     "float": {"type", "lower", "upper", "log", "default", "condition"},
@@ -115,6 +121,16 @@ def _build_hp(name: str, spec: Any) -> Any:
     return CS.OrdinalHyperparameter(name, list(items), **kw)
 
 
+def _wrapped_hp(name: str, spec: Any) -> Any:
+    """:func:`_build_hp`, with whatever ConfigSpace raises wrapped in a SpaceError naming the hyperparameter."""
+    try:
+        return _build_hp(name, spec)
+    except SpaceError:
+        raise
+    except Exception as exc:
+        raise SpaceError(f"hyperparameter {name!r}: ConfigSpace rejects it: {exc}") from exc
+
+
 def _check_value(hp: Any, value: Any, where: str) -> None:
     try:
         ok = hp.legal_value(value)
@@ -124,7 +140,9 @@ def _check_value(hp: Any, value: Any, where: str) -> None:
         raise SpaceError(f"{where}: {value!r} is not a legal value of {hp.name!r}")
 
 
-def _build_condition(child_name: str, spec: Any, hps: Mapping[str, Any]) -> Any:
+def _build_condition(
+    child_name: str, spec: Any, hps: Mapping[str, Any], conditional: frozenset[str] = frozenset()
+) -> Any:
     child = hps[child_name]
     where = f"condition of {child_name!r}"
     if not isinstance(spec, Mapping):
@@ -134,7 +152,7 @@ def _build_condition(child_name: str, spec: Any, hps: Mapping[str, Any]) -> Any:
             parts = spec[junction]
             if set(spec) != {junction} or not isinstance(parts, Sequence) or len(parts) < 1:
                 raise SpaceError(f"{where}: {junction!r} takes a non-empty list and nothing else")
-            built = [_build_condition(child_name, p, hps) for p in parts]
+            built = [_build_condition(child_name, p, hps, conditional) for p in parts]
             return built[0] if len(built) == 1 else cls(*built)
     parent_name = spec.get("parent")
     if parent_name not in hps:
@@ -154,6 +172,12 @@ def _build_condition(child_name: str, spec: Any, hps: Mapping[str, Any]) -> Any:
             _check_value(parent, v, where)
         return CS.InCondition(child, parent, list(value))
     _check_value(parent, value, where)
+    if op == "not_equals" and parent_name in conditional:
+        others = not_equals_as_in(parent, value)
+        if others is not None:
+            if not others:
+                raise SpaceError(f"{where}: {parent_name!r} != {value!r} can never hold")
+            return CS.InCondition(child, parent, others)
     cls = {
         "equals": CS.EqualsCondition,
         "not_equals": CS.NotEqualsCondition,
@@ -161,6 +185,24 @@ def _build_condition(child_name: str, spec: Any, hps: Mapping[str, Any]) -> Any:
         "lt": CS.LessThanCondition,
     }[op]
     return cls(child, parent, value)
+
+
+def not_equals_as_in(parent: Any, value: Any) -> list[Any] | None:
+    """The other values of a discrete parent, to write ``parent != value`` as ``parent in others``.
+
+    ConfigSpace 1.2 is inconsistent about a not-equals condition whose parent is
+    inactive (its default configuration says "inactive", its validity check
+    "active"), so it cannot build such spaces; an in-condition means the same
+    (parent active and different) without the ambiguity. None when the parent
+    is continuous or has too many values.
+    """
+    if isinstance(parent, CS.CategoricalHyperparameter):
+        return [c for c in parent.choices if c != value]
+    if isinstance(parent, CS.OrdinalHyperparameter):
+        return [c for c in parent.sequence if c != value]
+    if isinstance(parent, CS.UniformIntegerHyperparameter) and parent.upper - parent.lower <= 256:
+        return [v for v in range(int(parent.lower), int(parent.upper) + 1) if v != value]
+    return None
 
 
 def _build_forbidden(spec: Any, hps: Mapping[str, Any]) -> Any:
@@ -174,6 +216,8 @@ def _build_forbidden(spec: Any, hps: Mapping[str, Any]) -> Any:
                 raise SpaceError(f"{where}: {junction!r} takes a non-empty list and nothing else")
             built = [_build_forbidden(p, hps) for p in parts]
             return built[0] if len(built) == 1 else cls(*built)
+    if "relation" in spec:
+        return _build_relation(spec, hps)
     name = spec.get("name")
     if name not in hps:
         raise SpaceError(f"{where}: unknown hyperparameter {name!r}")
@@ -195,6 +239,30 @@ def _build_forbidden(spec: Any, hps: Mapping[str, Any]) -> Any:
         "le": CS.ForbiddenLessThanEqualsClause,
     }[op]
     return cls(hp, value)
+
+
+_RELATIONS = {
+    "eq": CS.ForbiddenEqualsRelation,
+    "lt": CS.ForbiddenLessThanRelation,
+    "le": CS.ForbiddenLessThanEqualsRelation,
+    "gt": CS.ForbiddenGreaterThanRelation,
+    "ge": CS.ForbiddenGreaterThanEqualsRelation,
+}
+
+
+def _build_relation(spec: Mapping[str, Any], hps: Mapping[str, Any]) -> Any:
+    """``{"left": a, "relation": "lt", "right": b}`` forbids ``a < b`` (both active)."""
+    if set(spec) != {"left", "relation", "right"}:
+        raise SpaceError(f"forbidden relation {dict(spec)!r}: needs exactly 'left', 'relation' and 'right'")
+    rel = spec["relation"]
+    if rel not in _RELATIONS:
+        raise SpaceError(f"forbidden relation {dict(spec)!r}: relation must be one of {sorted(_RELATIONS)}")
+    for key in ("left", "right"):
+        if spec[key] not in hps:
+            raise SpaceError(f"forbidden relation: unknown hyperparameter {spec[key]!r}")
+    if spec["left"] == spec["right"]:
+        raise SpaceError(f"forbidden relation on {spec['left']!r}: left and right must differ")
+    return _RELATIONS[rel](hps[spec["left"]], hps[spec["right"]])
 
 
 def _find_cycle(edges: Mapping[str, list[str]]) -> list[str] | None:
@@ -231,7 +299,7 @@ def configspace_from_dict(spec: Mapping[str, Any], forbidden: Sequence[Any] = ()
     keys ``hyperparameters`` (that mapping, or a list of tables with ``name``)
     and optionally ``forbidden``.
     """
-    from evoautodl.space.compile import condition_parents
+    from evoautodl.space.compile import condition_parents, disambiguate_conjunctions
 
     if not isinstance(spec, Mapping):
         raise SpaceError(f"search space: expected a table/dict, got {type(spec).__name__}")
@@ -249,26 +317,40 @@ def configspace_from_dict(spec: Mapping[str, Any], forbidden: Sequence[Any] = ()
         spec = table
     if not spec:
         raise SpaceError("search space: no hyperparameters")
-    hps = {str(name): _build_hp(str(name), s) for name, s in spec.items()}
+    hps = {str(name): _wrapped_hp(str(name), s) for name, s in spec.items()}
+    conditional = frozenset(str(n) for n, s in spec.items() if "condition" in s)
     conds = {}
     for name, s in spec.items():
         if "condition" in s:
-            conds[name] = _build_condition(name, s["condition"], hps)
+            conds[name] = _build_condition(name, s["condition"], hps, conditional)
     edges = {c: condition_parents(cond) for c, cond in conds.items()}
     cycle = _find_cycle(edges)
     if cycle:
         raise SpaceError(f"hyperparameter {cycle[0]!r}: cyclic conditions {' -> '.join(cycle)}")
     cs = CS.ConfigurationSpace()
     cs.add(list(hps.values()))
-    for name, cond in conds.items():
-        try:
-            cs.add(cond)
-        except Exception as exc:
-            raise SpaceError(f"condition of {name!r}: {exc}") from exc
-    for f in forbidden:
-        clause = _build_forbidden(f, hps)
-        try:
-            cs.add(clause)
-        except Exception as exc:
-            raise SpaceError(f"forbidden clause {f!r}: {exc}") from exc
+    conds = dict(zip(conds, disambiguate_conjunctions(list(conds.values()))))
+    try:
+        cs.add(list(conds.values()))
+    except Exception as first:
+        cs = CS.ConfigurationSpace()  # add one by one to name the culprit
+        cs.add(list(hps.values()))
+        for name, cond in conds.items():
+            try:
+                cs.add(cond)
+            except Exception as exc:
+                raise SpaceError(f"condition of {name!r}: {exc}") from exc
+        raise SpaceError(f"conditions: {first}") from first
+    clauses = [_build_forbidden(f, hps) for f in forbidden]
+    if not clauses:
+        return cs
+    serialized = cs.to_serialized_dict()
+    try:
+        cs.add(clauses)
+    except ForbiddenValueError:
+        # the defaults are forbidden: let the JSON builder pick valid defaults (or raise Infeasible)
+        serialized["forbiddens"] = [serialize_forbidden(c) for c in clauses]
+        return space_from_serialized(serialized)
+    except Exception as exc:
+        raise SpaceError(f"forbidden clauses {list(forbidden)!r}: {exc}") from exc
     return cs

@@ -1,0 +1,197 @@
+"""Crossover and differential-evolution variation in the unit-cube genome.
+
+All functions are pure: parents in (left untouched), new repaired children out,
+randomness only from the explicit ``rng``.
+
+Condition-aware uniform crossover::
+
+    swap_i ~ Bernoulli(swap_prob) for every gene i
+    for i in topological order (parents before children):
+        if gene i has descendants and its value (or activity) differs in a, b:
+            swap_d <- swap_i for every descendant d of i
+    child1 <- a with the swapped genes of b;  child2 <- the complement
+
+so a child that takes a branching gene from parent A takes its whole subtree
+from A (when both parents agree on the branching value, the subtree genes mix
+freely: they are valid under either parent).
+
+Differential evolution (Storn & Price, 1997) in the unit cube, as DEHB does
+(Awad et al., IJCAI 2021)::
+
+    rand/1:           v = r1 + F (r2 - r3)
+    current-to-best/1: v = x + F (best - x) + F (r1 - r2)
+    binomial:         u_j = v_j if U_j < CR or j == j_rand else x_j
+    boundary:         clip | reflect | random (resample out-of-range genes)
+    return repair(u)
+
+SBX: Deb & Agrawal, "Simulated binary crossover for continuous search space",
+1995 (bounded version as in DEAP's cxSimulatedBinaryBounded).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from evoautodl.operators.base import as_genome, declare, gene_groups
+from evoautodl.space import SearchSpace
+
+__all__ = [
+    "uniform_crossover",
+    "one_point_crossover",
+    "sbx_crossover",
+    "de_rand_1_bin",
+    "de_current_to_best_1_bin",
+]
+
+Boundary = Literal["clip", "reflect", "random"]
+
+
+@declare(arity=2, n_children=2, kind="crossover")
+def uniform_crossover(
+    space: SearchSpace, a: Any, b: Any, rng: np.random.Generator, *, swap_prob: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Condition-aware uniform crossover (see the module docstring); two repaired children."""
+    ga, gb = as_genome(space, a, "parent a"), as_genome(space, b, "parent b")
+    swap = rng.random(space.dim) < swap_prob
+    if gene_groups(space).has_conditions:
+        va, vb = space.values(ga), space.values(gb)
+        for i, desc in enumerate(space.descendants):
+            if desc and va[i] != vb[i]:
+                swap[list(desc)] = swap[i]
+    c1 = np.where(swap, gb, ga)
+    c2 = np.where(swap, ga, gb)
+    return space.repair(c1, rng), space.repair(c2, rng)
+
+
+@declare(arity=2, n_children=2, kind="crossover")
+def one_point_crossover(
+    space: SearchSpace, a: Any, b: Any, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Swap the tails after a random cut (genes are in topological order); two repaired children."""
+    ga, gb = as_genome(space, a, "parent a"), as_genome(space, b, "parent b")
+    if space.dim < 2:
+        return space.repair(ga, rng), space.repair(gb, rng)
+    cut = 1 + int(rng.random() * (space.dim - 1))
+    c1 = np.concatenate([ga[:cut], gb[cut:]])
+    c2 = np.concatenate([gb[:cut], ga[cut:]])
+    return space.repair(c1, rng), space.repair(c2, rng)
+
+
+def _sbx_betaq(rand: float, beta: float, eta: float) -> float:
+    alpha = 2.0 - beta ** -(eta + 1.0)
+    if rand <= 1.0 / alpha:
+        return (rand * alpha) ** (1.0 / (eta + 1.0))
+    return (1.0 / (2.0 - rand * alpha)) ** (1.0 / (eta + 1.0))
+
+
+@declare(arity=2, n_children=2, kind="crossover")
+def sbx_crossover(
+    space: SearchSpace,
+    a: Any,
+    b: Any,
+    rng: np.random.Generator,
+    *,
+    eta: float = 15.0,
+    gene_prob: float = 0.5,
+    discrete_swap_prob: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated binary crossover on numeric (float and int) genes, bounded to [0, 1].
+
+    Each numeric gene undergoes SBX with probability ``gene_prob``; categorical
+    and ordinal genes are swapped with probability ``discrete_swap_prob``.
+    Integer genes are snapped back to integers by the repair.
+    """
+    ga = space.snap(as_genome(space, a, "parent a")).tolist()
+    gb = space.snap(as_genome(space, b, "parent b")).tolist()
+    c1, c2 = ga[:], gb[:]
+    numeric = gene_groups(space).numeric_list
+    u_gene, u_rand, u_swap = rng.random((3, space.dim)).tolist()
+    for i, is_num in enumerate(numeric):
+        if not is_num:
+            if u_swap[i] < discrete_swap_prob:
+                c1[i], c2[i] = gb[i], ga[i]
+            continue
+        x1, x2 = ga[i], gb[i]
+        if u_gene[i] >= gene_prob or abs(x1 - x2) <= 1e-14:
+            continue
+        if x1 > x2:
+            x1, x2 = x2, x1
+        span = x2 - x1
+        y1 = 0.5 * (x1 + x2 - _sbx_betaq(u_rand[i], 1.0 + 2.0 * x1 / span, eta) * span)
+        y2 = 0.5 * (x1 + x2 + _sbx_betaq(u_rand[i], 1.0 + 2.0 * (1.0 - x2) / span, eta) * span)
+        y1, y2 = min(1.0, max(0.0, y1)), min(1.0, max(0.0, y2))
+        if u_swap[i] < 0.5:
+            y1, y2 = y2, y1
+        c1[i], c2[i] = y1, y2
+    return space.repair(np.array(c1), rng), space.repair(np.array(c2), rng)
+
+
+def _check_de(F: float, CR: float) -> None:
+    if not 0.0 < F <= 2.0:
+        raise ValueError(f"DE scale factor F must be in (0, 2], got {F}")
+    if not 0.0 <= CR <= 1.0:
+        raise ValueError(f"DE crossover rate CR must be in [0, 1], got {CR}")
+
+
+def _binomial(
+    space: SearchSpace, target: np.ndarray, mutant: np.ndarray, rng: np.random.Generator,
+    CR: float, boundary: Boundary,
+) -> np.ndarray:
+    dim = space.dim
+    cross = rng.random(dim) < CR
+    cross[int(rng.random() * dim)] = True
+    out = np.flatnonzero((mutant < 0.0) | (mutant > 1.0))
+    if out.size:
+        if boundary == "clip":
+            mutant = np.clip(mutant, 0.0, 1.0)
+        elif boundary == "reflect":
+            m = np.abs(mutant) % 2.0
+            mutant = np.where(m > 1.0, 2.0 - m, m)
+        elif boundary == "random":
+            mutant = mutant.copy()
+            mutant[out] = rng.random(out.size)
+        else:
+            raise ValueError(f"boundary must be 'clip', 'reflect' or 'random', got {boundary!r}")
+    return space.repair(np.where(cross, mutant, target), rng)
+
+
+@declare(arity=4, n_children=1, kind="crossover")
+def de_rand_1_bin(
+    space: SearchSpace,
+    target: Any,
+    r1: Any,
+    r2: Any,
+    r3: Any,
+    rng: np.random.Generator,
+    *,
+    F: float = 0.5,
+    CR: float = 0.9,
+    boundary: Boundary = "clip",
+) -> np.ndarray:
+    """DE/rand/1/bin trial vector: ``r1 + F (r2 - r3)`` crossed binomially with ``target``."""
+    _check_de(F, CR)
+    x = as_genome(space, target, "target")
+    v = as_genome(space, r1, "r1") + F * (as_genome(space, r2, "r2") - as_genome(space, r3, "r3"))
+    return _binomial(space, x, v, rng, CR, boundary)
+
+
+@declare(arity=4, n_children=1, kind="crossover")
+def de_current_to_best_1_bin(
+    space: SearchSpace,
+    target: Any,
+    best: Any,
+    r1: Any,
+    r2: Any,
+    rng: np.random.Generator,
+    *,
+    F: float = 0.5,
+    CR: float = 0.9,
+    boundary: Boundary = "clip",
+) -> np.ndarray:
+    """DE/current-to-best/1/bin: ``x + F (best - x) + F (r1 - r2)`` crossed binomially with ``x``."""
+    _check_de(F, CR)
+    x = as_genome(space, target, "target")
+    v = x + F * (as_genome(space, best, "best") - x) + F * (as_genome(space, r1, "r1") - as_genome(space, r2, "r2"))
+    return _binomial(space, x, v, rng, CR, boundary)
