@@ -159,7 +159,7 @@ class _Row:
 
 @declare(arity=0, n_children=0, kind="selection")
 def nsga2_select(objectives: Any, k: int) -> np.ndarray:
-    """NSGA-II environmental selection of ``k`` indices (via ``deap.tools.selNSGA2``).
+    """NSGA-II environmental selection of ``k`` indices (via ``deap.tools.selNSGA2``, log-time sort).
 
     Whole Pareto fronts first, the last front cut by crowding distance.
     Objectives are minimised; +inf (failed) rows are replaced by a large
@@ -172,5 +172,5 @@ def nsga2_select(objectives: Any, k: int) -> np.ndarray:
     big = (np.abs(finite).max() + 1.0) * 10.0 if finite.size else 1.0
     f = np.where(np.isfinite(f), f, big)
     rows = [_Row(i, tuple(r)) for i, r in enumerate(f.tolist())]
-    chosen = tools.selNSGA2(rows, k)
+    chosen = tools.selNSGA2(rows, k, nd="log")  # Fortin et al. 2013: O(N log^(M-1) N) sorting
     return np.array([r.index for r in chosen], dtype=np.int64)
