@@ -1,4 +1,4 @@
-"""The ``evoautodl`` command line: run, demo, resume, show.
+"""The ``evoautodl`` command line: run, demo, resume, show, analyze.
 
 Under ``mpiexec -n N`` (N > 1) rank 0 is the manager and ranks 1..N-1 serve
 trials; otherwise trials run in this process (or on the simulated clock).
@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="summarise a run directory")
     s.add_argument("run_dir")
     s.add_argument("--top", type=int, default=5, help="show the best N trials")
+    a = sub.add_parser("analyze", help="draw a run's figures into RUN_DIR/figures and print budget correlations")
+    a.add_argument("run_dir")
     return p
 
 
@@ -196,6 +198,24 @@ def _show(run_dir: Path, top: int) -> int:
     return 0
 
 
+def _analyze(run_dir: Path) -> int:
+    from evoautodl.analysis import budget_correlation
+    from evoautodl.analysis.plots import save_figures
+    from evoautodl.log import load_run
+
+    df = load_run(run_dir)
+    if df.empty:
+        print(f"{run_dir}: no evaluations yet")
+        return 0
+    corr = budget_correlation(df)
+    if not corr.empty:
+        print("Kendall tau between budgets (individuals evaluated at both):")
+        print(corr.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    for path in save_figures(df, run_dir / "figures"):
+        print(f"wrote {path}")
+    return 0
+
+
 def _world() -> tuple[int, int]:
     from evoautodl.backends.mpi import mpi_rank, mpi_world_size
 
@@ -205,7 +225,7 @@ def _world() -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    size, rank = (1, 0) if args.command == "show" else _world()
+    size, rank = (1, 0) if args.command in ("show", "analyze") else _world()
     _setup_logging(rank, getattr(args, "verbose", False))
     if rank > 0:
         from evoautodl.backends.mpi import worker_main
@@ -214,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "show":
             return _show(Path(args.run_dir), args.top)
+        if args.command == "analyze":
+            return _analyze(Path(args.run_dir))
         if args.command == "run":
             path = Path(args.experiment)
             from evoautodl.errors import ConfigError
