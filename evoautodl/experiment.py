@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoautodl.errors import ConfigError, EvoAutoDLError
+from evoautodl.errors import ConfigError, EvoAutoDLError, SpaceError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.runner import StopCriteria
 
@@ -197,7 +197,10 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
     workload = _build_workload(wl_table, base)
     cfg["workload"] = {"type": cfg["workload"].get("type"), **wl_table}
     space_table = _table(cfg, "space")
-    space = _build_space(space_table, workload, base)
+    try:
+        space = _build_space(space_table, workload, base)
+    except SpaceError as exc:
+        raise ConfigError(f"[space]: {exc}") from exc
     if space_table:
         cfg["space"] = space_table
 

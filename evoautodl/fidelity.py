@@ -37,15 +37,15 @@ class BudgetLadder:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.min_budget, int | float) and self.min_budget > 0):
-            raise ConfigError(f"fidelity.min_budget must be > 0, got {self.min_budget!r}")
+            raise ConfigError(f"fidelity.min_budget: must be > 0, got {self.min_budget!r}")
         if not (isinstance(self.max_budget, int | float) and self.max_budget >= self.min_budget):
             raise ConfigError(
-                f"fidelity.max_budget must be >= min_budget ({self.min_budget}), got {self.max_budget!r}"
+                f"fidelity.max_budget: must be >= min_budget ({self.min_budget}), got {self.max_budget!r}"
             )
         if not (isinstance(self.eta, int | float) and self.eta > 1):
-            raise ConfigError(f"fidelity.eta must be > 1, got {self.eta!r}")
+            raise ConfigError(f"fidelity.eta: must be > 1, got {self.eta!r}")
         if self.integer and self.min_budget < 1:
-            raise ConfigError(f"fidelity.min_budget must be >= 1 epoch, got {self.min_budget!r}")
+            raise ConfigError(f"fidelity.min_budget: must be >= 1 epoch, got {self.min_budget!r}")
 
     @property
     def s_max(self) -> int:
