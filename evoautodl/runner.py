@@ -69,11 +69,12 @@ class RunSummary:
 
 
 class _Signals:
-    """SIGTERM/SIGINT set a flag; a second SIGINT aborts at once."""
+    """SIGTERM/SIGINT set a flag (and wake a blocked backend); a second SIGINT aborts at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Callable[[], None] | None = None) -> None:
         self.stop = threading.Event()
         self.name = ""
+        self.wake = wake
         self._old: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -88,6 +89,8 @@ class _Signals:
         self.name = signal.Signals(signum).name
         logger.warning("%s received: no new trials; stopping running ones (Ctrl-C again to abort)", self.name)
         self.stop.set()
+        if self.wake is not None:
+            self.wake()
 
     def restore(self) -> None:
         for sig, old in self._old.items():
@@ -142,7 +145,7 @@ class Runner:
         self._t0 = 0.0
         self._log: EvaluationLog | None = None
         self._bar: Any = None
-        self._signals = _Signals()
+        self._signals = _Signals(backend.interrupt)
 
     # ------------------------------------------------------------------ bookkeeping
     def _count(self, r: Result) -> None:
@@ -298,7 +301,7 @@ class Runner:
                     continue
                 self._submit(resubmit[:room])
                 resubmit = resubmit[room:]
-            while True:
+            while not self._signals.stop.is_set():
                 n = self._may_ask()
                 if n > 0:
                     trials = self.algorithm.ask(n)

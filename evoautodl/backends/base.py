@@ -49,6 +49,13 @@ class Backend(ABC):
         """Trials submitted and not yet returned by wait()."""
         return 0
 
+    def interrupt(self) -> None:
+        """Make a blocked ``wait()`` return soon (possibly empty); safe in a signal handler.
+
+        Backends whose ``wait()`` never blocks for long (serial, simulated) need nothing.
+        """
+        return None
+
     def cancel_running(self, grace_s: float = 0.0) -> list[Result]:
         """Stop dispatching; return running trials as finished or CANCELLED results."""
         return []
