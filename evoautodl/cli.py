@@ -88,7 +88,8 @@ def _make_backend(exp: Any, checkpoint_dir: Path, world_size: int) -> Any:
 
         backend = MPIBackend(exp.workload, checkpoint_dir=checkpoint_dir, timeout_s=b.get("timeout_s"),
                              devices=b.get("devices", "auto"), workers_per_gpu=b.get("workers_per_gpu", 1),
-                             torch_threads=b.get("torch_threads", 1))
+                             torch_threads=b.get("torch_threads", 1), prefetch=b.get("prefetch", "auto"),
+                             shutdown_timeout_s=b.get("shutdown_timeout_s", 10.0))
         backend.start()
         return backend
     if world_size > 1:

@@ -70,7 +70,8 @@ _TOP = {"name", "seed", "workload", "space", "algorithm", "fidelity", "stop", "b
 _SPACE = {"file", "drop", "hyperparameters", "forbidden"}
 _FIDELITY = {"min_budget", "max_budget", "eta"}
 _STOP = {"max_evaluations", "max_epochs", "max_time_s"}
-_BACKEND = {"type", "n_workers", "timeout_s", "devices", "workers_per_gpu", "torch_threads", "device"}
+_BACKEND = {"type", "n_workers", "timeout_s", "devices", "workers_per_gpu", "torch_threads", "device", "prefetch",
+            "shutdown_timeout_s"}
 _RUN = {"checkpoint_interval_s", "grace_s"}
 _PATH_OPTIONS = {"data_dir", "dataset", "path"}
 
@@ -251,8 +252,12 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
     for k in ("n_workers", "workers_per_gpu", "torch_threads"):
         if k in backend:
             _number("backend", k, backend[k], integer=True)
-    if "timeout_s" in backend:
-        _number("backend", "timeout_s", backend["timeout_s"])
+    for k in ("timeout_s", "shutdown_timeout_s"):
+        if k in backend:
+            _number("backend", k, backend[k])
+    prefetch = backend.get("prefetch", "auto")
+    if prefetch != "auto" and (isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0):
+        raise ConfigError(f"backend.prefetch: 'auto' or an integer >= 0, got {prefetch!r}")
     run = _table(cfg, "run")
     _unknown("run", run, _RUN)
     for k, v in run.items():
