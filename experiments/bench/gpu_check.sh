@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check of the MPI backend: real torch training (LCBench funnel MLP on digits),
-# first one worker on the GPU, then two workers sharing it (workers_per_gpu = 2).
+# first one worker on the GPU, then two workers sharing it (workers_per_gpu = 2);
+# then epochs/s of the MLP and the CNN workloads on CUDA vs the CPU (device_speed.py).
 #
 #   experiments/bench/gpu_check.sh [SECONDS=20] [EPOCHS=10]
 #
@@ -10,6 +11,7 @@
 #                  $PYTHON, else the one on PATH)
 #   MPIEXEC_FLAGS  extra launcher flags, e.g. "--oversubscribe" for Open MPI
 #   DATASET        data set name (default: digits, shipped with scikit-learn)
+#   CPU_THREADS    torch CPU threads for the CPU side of phase 3 (default 4)
 #
 # Prints the GPUs, torch/CUDA versions, each worker's device, the processes that
 # nvidia-smi sees on the GPU during the run, and the throughput of both phases.
@@ -119,5 +121,8 @@ echo "== phase 1: one worker"
 timeout 600 "$MPIEXEC" ${MPIEXEC_FLAGS:-} -n 2 "$PYTHON" "$DRIVER" "$SECONDS_PER_PHASE" "$EPOCHS" 1 "$DATASET" "1 worker" || status=1
 echo "== phase 2: two workers sharing the GPU"
 timeout 600 "$MPIEXEC" ${MPIEXEC_FLAGS:-} -n 3 "$PYTHON" "$DRIVER" "$SECONDS_PER_PHASE" "$EPOCHS" 2 "$DATASET" "2 workers" || status=1
+echo "== phase 3: MLP and CNN epochs/s, CUDA vs CPU (${CPU_THREADS:-4} CPU threads)"
+timeout 600 "$PYTHON" "$ROOT/experiments/bench/device_speed.py" --epochs "$EPOCHS" --repeats 2 \
+    --threads "${CPU_THREADS:-4}" || status=1
 echo "== gpu_check exit status $status"
 exit $status
