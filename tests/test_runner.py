@@ -162,7 +162,7 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
         [algorithm]
         name = "random"
         [stop]
-        max_evaluations = 400
+        max_evaluations = 160
         [backend]
         type = "serial"
         """
@@ -177,9 +177,9 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     assert proc.returncode == 0, stderr
     assert "stopped by    : signal SIGTERM" in stdout and "evoautodl resume" in stdout
     n_before = len(_lines(out))
-    assert 0 < n_before < 400
+    assert 0 < n_before < 160
     done = subprocess.run([sys.executable, "-m", "evoautodl", "resume", str(out)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     ids = [line["trial_id"] for line in _lines(out)]
-    assert len(ids) == len(set(ids)) == 400
+    assert len(ids) == len(set(ids)) == 160
