@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "Trial",
     "derive_seed",
     "checkpoint_key",
+    "parse_checkpoint_budget",
 ]
 
 
@@ -49,6 +51,15 @@ def checkpoint_key(individual_id: int, budget_epochs: int | float) -> str:
     """Name of the checkpoint an individual leaves after training to a budget."""
     b = int(budget_epochs) if float(budget_epochs).is_integer() else budget_epochs
     return f"ind{int(individual_id):07d}_b{b}"
+
+
+_KEY_BUDGET = re.compile(r"_b(\d+(?:\.\d+)?)(?:\.[A-Za-z]\w*)?$")
+
+
+def parse_checkpoint_budget(key: str) -> float | None:
+    """Budget encoded in a checkpoint key ``ind0000012_b4`` (or a path ending so), else None."""
+    m = _KEY_BUDGET.search(str(key).replace("\\", "/").rsplit("/", 1)[-1])
+    return float(m.group(1)) if m else None
 
 
 @dataclass(frozen=True, slots=True)

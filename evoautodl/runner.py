@@ -29,7 +29,7 @@ from evoautodl.algorithms.base import Algorithm
 from evoautodl.backends.base import Backend
 from evoautodl.errors import RunDirError
 from evoautodl.log import EvaluationLog, read_results
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
 from evoautodl.rundir import RunDir
 
 __all__ = ["RunSummary", "Runner", "StopCriteria", "run"]
@@ -239,7 +239,7 @@ class Runner:
     def _in_flight_epochs(self) -> float:
         total = 0.0
         for t in self._running.values():
-            total += t.budget_epochs - _resumed_budget(t)
+            total += t.budget_epochs - (parse_checkpoint_budget(t.resume_from or "") or 0.0)
         return total
 
     def _submit(self, trials: list[Trial]) -> None:
@@ -355,15 +355,6 @@ class Runner:
             f"{self.algorithm.name}: asked for trials with every worker idle and got none; "
             "the algorithm is stuck (it must return at least one trial when nothing is running)"
         )
-
-
-def _resumed_budget(t: Trial) -> float:
-    if not t.resume_from or "_b" not in t.resume_from:
-        return 0.0
-    try:
-        return float(t.resume_from.rsplit("_b", 1)[1])
-    except ValueError:
-        return 0.0
 
 
 def run(algorithm: Algorithm, backend: Backend, **kwargs: Any) -> RunSummary:

@@ -20,10 +20,10 @@ from evoautodl.backends.simulated import SimulatedBackend
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.log import read_results
-from evoautodl.records import Evaluation, Result, Status, Trial, checkpoint_key
+from evoautodl.records import Evaluation, Result, Status, Trial, checkpoint_key, parse_checkpoint_budget
 from evoautodl.runner import Runner, StopCriteria
 from evoautodl.workloads.base import WorkerContext
-from evoautodl.workloads.synthetic import MixedRastrigin, parse_checkpoint_budget
+from evoautodl.workloads.synthetic import MixedRastrigin
 
 LADDER = BudgetLadder(1, 27, 3)
 CLASSES: dict[str, type[Algorithm]] = {"dehb": DEHB, "asha_ea": ASHAEvolution, "pbt": PBT}

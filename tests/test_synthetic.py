@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from evoautodl.records import Result, Status, Trial, checkpoint_key
+from evoautodl.records import Result, Status, Trial, checkpoint_key, parse_checkpoint_budget
 from evoautodl.workloads.base import Workload
-from evoautodl.workloads.synthetic import MixedRastrigin, parse_checkpoint_budget
+from evoautodl.workloads.synthetic import MixedRastrigin
 
 SGD = {"lr": 0.01, "batch_size": 64, "layers": 3, "width": 256, "dropout": 0.2, "activation": "relu",
        "augment": "medium", "optimizer": "sgd", "momentum": 0.9}

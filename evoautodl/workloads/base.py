@@ -7,15 +7,16 @@ every trial it receives. Constructors must stay cheap: no file I/O, no CUDA.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from evoautodl.records import Evaluation, Trial
+from evoautodl.records import Evaluation, Trial, parse_checkpoint_budget
 
-__all__ = ["Workload", "WorkerContext"]
+__all__ = ["Workload", "WorkerContext", "resolve_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,36 @@ class Workload(Protocol):
     def evaluate(self, trial: Trial, context: WorkerContext) -> Evaluation:
         """Evaluate one trial at ``trial.budget_epochs``."""
         ...
+
+
+def resolve_budget(trial: Trial, max_budget: int, min_budget: int = 1, what: str = "workload") -> tuple[int, int]:
+    """(budget b, epochs already trained b0) of a trial.
+
+    ``b = round(trial.budget_epochs)`` must lie in ``min_budget..max_budget``;
+    ``b0`` is the budget of ``trial.resume_from`` (0 without one) and may not exceed b.
+
+    Raises:
+        ValueError: with a message naming the trial and the offending value.
+    """
+    raw = float(trial.budget_epochs)
+    b = round(raw) if math.isfinite(raw) else -1
+    if not min_budget <= b <= max_budget:
+        raise ValueError(
+            f"{what}: trial {trial.trial_id} has budget_epochs={trial.budget_epochs!r}; "
+            f"it must round to an integer in {min_budget}..{max_budget}"
+        )
+    if trial.resume_from is None:
+        return b, 0
+    parsed = parse_checkpoint_budget(trial.resume_from)
+    if parsed is None:
+        raise ValueError(
+            f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r}, "
+            "which does not end in '_b<epochs>' (see evoautodl.records.checkpoint_key)"
+        )
+    b0 = round(parsed)
+    if b0 > b:
+        raise ValueError(
+            f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r} (budget {b0}) "
+            f"but asks for the smaller budget {b}"
+        )
+    return b, b0

@@ -33,8 +33,7 @@ import numpy as np
 
 from evoautodl.errors import WorkloadError
 from evoautodl.records import Evaluation, Trial
-from evoautodl.workloads.base import WorkerContext
-from evoautodl.workloads.synthetic import resolve_budget
+from evoautodl.workloads.base import WorkerContext, resolve_budget
 
 __all__ = [
     "ENV_VAR",

@@ -38,56 +38,13 @@ from __future__ import annotations
 import copy
 import math
 import random
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from evoautodl.records import Evaluation, Trial
-from evoautodl.workloads.base import WorkerContext
+from evoautodl.workloads.base import WorkerContext, resolve_budget
 
-__all__ = ["MixedRastrigin", "parse_checkpoint_budget", "resolve_budget"]
-
-_KEY_BUDGET = re.compile(r"_b(\d+(?:\.\d+)?)(?:\.[A-Za-z]\w*)?$")
-
-
-def parse_checkpoint_budget(key: str) -> float | None:
-    """Budget encoded in a checkpoint key ``ind0000012_b4`` (or a path ending so), else None."""
-    m = _KEY_BUDGET.search(str(key).replace("\\", "/").rsplit("/", 1)[-1])
-    return float(m.group(1)) if m else None
-
-
-def resolve_budget(trial: Trial, max_budget: int, min_budget: int = 1, what: str = "workload") -> tuple[int, int]:
-    """(budget b, epochs already trained b0) of a trial.
-
-    ``b = round(trial.budget_epochs)`` must lie in ``min_budget..max_budget``;
-    ``b0`` is the budget of ``trial.resume_from`` (0 without one) and may not exceed b.
-
-    Raises:
-        ValueError: with a message naming the trial and the offending value.
-    """
-    raw = float(trial.budget_epochs)
-    b = round(raw) if math.isfinite(raw) else -1
-    if not min_budget <= b <= max_budget:
-        raise ValueError(
-            f"{what}: trial {trial.trial_id} has budget_epochs={trial.budget_epochs!r}; "
-            f"it must round to an integer in {min_budget}..{max_budget}"
-        )
-    if trial.resume_from is None:
-        return b, 0
-    parsed = parse_checkpoint_budget(trial.resume_from)
-    if parsed is None:
-        raise ValueError(
-            f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r}, "
-            "which does not end in '_b<epochs>' (see evoautodl.records.checkpoint_key)"
-        )
-    b0 = round(parsed)
-    if b0 > b:
-        raise ValueError(
-            f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r} (budget {b0}) "
-            f"but asks for the smaller budget {b}"
-        )
-    return b, b0
-
+__all__ = ["MixedRastrigin"]
 
 def _holds(cond: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
     """Whether a declarative condition holds for a (partial) config."""

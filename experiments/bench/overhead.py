@@ -39,11 +39,10 @@ from typing import Any
 
 from evoautodl.backends.serial import SerialBackend
 from evoautodl.fidelity import BudgetLadder
-from evoautodl.records import Evaluation, Result, Status, Trial
+from evoautodl.records import Evaluation, Result, Status, Trial, parse_checkpoint_budget
 from evoautodl.runner import Runner, StopCriteria
 from evoautodl.space import SearchSpace
 from evoautodl.workloads.base import WorkerContext
-from evoautodl.workloads.synthetic import parse_checkpoint_budget
 
 LADDER = BudgetLadder(1, 52, 3)
 _clock = time.process_time  # CPU time of this process: robust against other load on the machine
