@@ -69,7 +69,7 @@ class RunSummary:
 
 
 class _Signals:
-    """SIGTERM/SIGINT set a flag (and wake a blocked backend); a second SIGINT aborts at once."""
+    """SIGTERM, SIGINT and SIGUSR1 set a flag (and wake a blocked backend); a second SIGINT aborts at once."""
 
     def __init__(self, wake: Callable[[], None] | None = None) -> None:
         self.stop = threading.Event()
@@ -80,7 +80,7 @@ class _Signals:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):  # SIGUSR1: what Open MPI forwards
             self._old[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
