@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -123,19 +122,7 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
             raise EvoAutoDLError(f"{out}: no run to resume (no evaluations.jsonl or state.pkl)")
     else:
         rd.create()
-        (out / "config.toml").write_text(tomli_w.dumps(exp.config))
-        exp.space.to_json(out / "space.json")
-        rd.write_meta({
-            "name": exp.name,
-            "evoautodl_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "objective_names": list(getattr(exp.workload, "objective_names", ("objective",))),
-            "hyperparameters": list(exp.space.names),
-            "algorithm": exp.algorithm.name,
-            "world_size": world_size,
-        })
-    if resume:
-        (out / "config.toml").write_text(tomli_w.dumps(exp.config))
+    (out / "config.toml").write_text(tomli_w.dumps(exp.config))
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     backend = _make_backend(exp, rd.checkpoints, world_size)
     logger.info("%s: %s on %s, %s -> %s", "resume" if resume else "run", exp.algorithm.name,
@@ -143,7 +130,8 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
     try:
         summary = Runner(exp.algorithm, backend, run_dir=rd, stop=exp.stop, resume=resume, progress=progress,
                          checkpoint_interval_s=exp.run.get("checkpoint_interval_s", 30.0),
-                         grace_s=exp.run.get("grace_s", 30.0)).run()
+                         grace_s=exp.run.get("grace_s", 30.0),
+                         meta={"name": exp.name, "world_size": world_size}).run()
     finally:
         backend.shutdown()
     _print_summary(summary, out)

@@ -126,6 +126,7 @@ class Runner:
         grace_s: float = 30.0,
         on_result: Callable[[Result], None] | None = None,
         handle_signals: bool = True,
+        meta: dict[str, Any] | None = None,
     ):
         self.algorithm = algorithm
         self.backend = backend
@@ -137,6 +138,7 @@ class Runner:
         self.grace_s = grace_s
         self.on_result = on_result
         self.handle_signals = handle_signals
+        self.meta = dict(meta or {})
         self.n_evaluations = 0
         self.n_failed = 0
         self.epochs = 0.0
@@ -158,6 +160,26 @@ class Runner:
         ):
             # the incumbent: the best result at the highest budget evaluated so far
             self.best = r
+
+    def _write_meta(self) -> None:
+        """run.json and space.json of a new run (what load_run needs to name columns)."""
+        assert self.dir is not None
+        from evoautodl import __version__
+
+        workload = getattr(self.backend, "workload", None)
+        space = self.algorithm.space
+        meta = {
+            "evoautodl_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "algorithm": self.algorithm.name,
+            "seed": self.algorithm.seed,
+            "objective_names": list(getattr(workload, "objective_names", ()) or ()),
+            "hyperparameters": list(space.names),
+            **self.meta,
+        }
+        self.dir.write_meta(meta)
+        if not (self.dir.path / "space.json").exists():
+            space.to_json(self.dir.path / "space.json")
 
     def elapsed(self) -> float:
         return self._elapsed_before + (self.backend.now() - self._t0)
@@ -281,6 +303,7 @@ class Runner:
             else:
                 self.dir.create()
                 self.dir.acquire()
+                self._write_meta()
             self._log = EvaluationLog(self.dir.path).open()
             self.dir.open_journal()
         if self.handle_signals:
