@@ -236,6 +236,9 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
     algo = _table(cfg, "algorithm")
     algo_name = algo.pop("name", "random")
     n_obj = len(getattr(workload, "objective_names", ("objective",)))
+    pbt_hps = getattr(workload, "pbt_hyperparameters", None)
+    if algo_name == "pbt" and pbt_hps and "explore_hyperparameters" not in algo:
+        algo["explore_hyperparameters"] = [h for h in pbt_hps if h in space.index] or None
     try:
         algorithm = get_algorithm(algo_name, space, seed=seed, n_objectives=n_obj, max_budget=max_budget,
                                   ladder=ladder, **algo)

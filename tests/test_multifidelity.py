@@ -345,3 +345,21 @@ def test_resume_through_the_runner_is_exact(tmp_path: Path, name: str) -> None:
                        for x in (p / "evaluations.jsonl").read_text().splitlines()), key=lambda d: d["trial_id"])
 
     assert lines(tmp_path / "part") == lines(tmp_path / "full")
+
+
+def test_pbt_explore_keeps_the_architecture(tmp_path: Path) -> None:
+    wl = MixedRastrigin(max_budget=27)
+    space = wl.search_space()
+    explorable = ["lr", "batch_size"]
+    algo = PBT(space, seed=3, ladder=BudgetLadder(3, 27, 3), population_size=6, explore_hyperparameters=explorable)
+    Runner(algo, SerialBackend(wl), run_dir=tmp_path / "r", stop=StopCriteria(max_evaluations=60)).run()
+    results = read_results(tmp_path / "r")
+    by_key = {r.checkpoint: r for r in results if r.checkpoint}
+    explored = [r for r in results if r.trial.operator in ("exploit", "explore")]
+    assert explored, "the run exploited/explored at least once"
+    for r in explored:
+        donor = by_key[r.trial.resume_from].trial.config
+        frozen = {k: v for k, v in donor.items() if k not in explorable}
+        assert {k: v for k, v in r.trial.config.items() if k not in explorable} == frozen
+    with pytest.raises(ConfigError, match="explore_hyperparameters"):
+        PBT(space, ladder=BudgetLadder(3, 27, 3), explore_hyperparameters=["no_such"])

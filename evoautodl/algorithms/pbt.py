@@ -45,6 +45,7 @@ end exactly the members' final checkpoints remain.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +102,10 @@ class PBT(Algorithm):
         truncation_fraction: bottom / top fraction for exploit (0 < q <= 0.5).
         mutation_sigma: Gaussian step (unit cube) of explore's mutation.
         mutation_rate: per-gene mutation probability of explore (None: 1/dim).
+        explore_hyperparameters: the hyperparameters explore may change (None: all).
+            Architecture hyperparameters must stay fixed for an exploited
+            checkpoint to load into the new config's model; the experiment
+            builder passes a torch workload's ``pbt_hyperparameters`` here.
     """
 
     name = "pbt"
@@ -119,6 +124,7 @@ class PBT(Algorithm):
         truncation_fraction: float = 0.25,
         mutation_sigma: float = 0.15,
         mutation_rate: float | None = 0.5,
+        explore_hyperparameters: Sequence[str] | None = None,
     ):
         if ladder is not None:
             max_budget = ladder.max_budget
@@ -139,6 +145,14 @@ class PBT(Algorithm):
         self.truncation_fraction = float(truncation_fraction)
         self.mutation_sigma = float(mutation_sigma)
         self.mutation_rate = mutation_rate
+        self._frozen: tuple[int, ...] = ()
+        if explore_hyperparameters is not None:
+            unknown = [h for h in explore_hyperparameters if h not in space.index]
+            if unknown or not explore_hyperparameters:
+                raise ConfigError(f"pbt: explore_hyperparameters must name hyperparameters of the space; unknown "
+                                  f"{unknown} (known: {', '.join(space.names)})")
+            keep = {space.index[h] for h in explore_hyperparameters}
+            self._frozen = tuple(i for i in range(space.dim) if i not in keep)
         self._members = [_Member() for _ in range(self.population_size)]
         self._fit = np.full(self.population_size, np.nan)
         self._n_started = 0
@@ -227,7 +241,16 @@ class PBT(Algorithm):
         return mem.checkpoint is not None and math.isfinite(mem.fitness) and mem.epochs < self.max_budget
 
     def _explore(self, genome: tuple[float, ...]) -> tuple[float, ...]:
-        return tuple(mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma))
+        child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
+        if not self._frozen:
+            return tuple(child)
+        for _ in range(8):  # keep the architecture: only explore_hyperparameters may change
+            child[list(self._frozen)] = np.asarray(genome)[list(self._frozen)]
+            child = self.space.repair(child, self.rng)
+            if tuple(child) != tuple(genome):
+                break
+            child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
+        return tuple(child)
 
     # ------------------------------------------------------------------ checkpoint references
     def _acquire(self, key: str | None) -> None:

@@ -125,6 +125,12 @@ class ImageCNN(TorchWorkload):
         eval_batch_size: see `evoautodl.workloads.torch_mlp.LCBenchMLP`.
     """
 
+    #: what PBT's explore may change: hyperparameters a resumed checkpoint can take on
+    #: (optimizer settings, batch size); the architecture stays that of the checkpoint
+    pbt_hyperparameters: tuple[str, ...] = (
+        "learning_rate", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "batch_size",
+    )
+
     def __init__(
         self,
         dataset: str = "digits",

@@ -148,6 +148,10 @@ class LCBenchMLP(TorchWorkload):
         deterministic, eval_batch_size: see `TorchWorkload`.
     """
 
+    #: what PBT's explore may change: hyperparameters a resumed checkpoint can take on
+    #: (optimizer settings, batch size); the architecture stays that of the checkpoint
+    pbt_hyperparameters: tuple[str, ...] = ("learning_rate", "momentum", "weight_decay", "batch_size")
+
     def __init__(
         self,
         dataset: str = "digits",
