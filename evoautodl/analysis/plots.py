@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evoautodl.analysis.summaries import budget_correlation, incumbent_trace
+from evoautodl.analysis.summaries import best_by_budget, budget_correlation, incumbent_trace
 
 __all__ = ["plot_budget_correlation", "plot_incumbent", "plot_objective_by_budget", "save_figures"]
 
@@ -22,13 +22,27 @@ def _axes(ax: Any) -> Any:
 
 
 def plot_incumbent(df: pd.DataFrame, ax: Any = None, x: str = "epochs") -> Any:
-    """Incumbent (best at the highest budget so far) against epochs trained, evaluations or time."""
+    """Best objective so far against epochs trained, evaluations or time.
+
+    With ``x="epochs"`` and several budgets, one thin line per budget shows its
+    best so far and the thick line the incumbent (best at the highest budget
+    reached so far).
+    """
     ax = _axes(ax)
     trace = incumbent_trace(df)
-    ax.step(trace[x], trace["incumbent"], where="post")
+    if x == "epochs" and df["budget_epochs"].nunique() > 1:
+        per_budget = best_by_budget(df)
+        for b in per_budget.columns[:-1]:
+            ax.step(per_budget.index, per_budget[b], where="post", lw=1, alpha=0.6, label=f"best at {b:g} epochs")
+        top = per_budget.columns[-1]
+        ax.step(per_budget.index, per_budget[top], where="post", lw=2.5, color="black",
+                label=f"best at {top:g} epochs (max)")
+        ax.legend(fontsize=8)
+    else:
+        ax.step(trace[x], trace["incumbent"], where="post", lw=2)
     ax.set_xlabel({"epochs": "epochs trained", "n_evaluations": "evaluations", "time_s": "seconds"}[x])
-    ax.set_ylabel("incumbent objective")
-    ax.set_title("incumbent (best at the highest budget so far)")
+    ax.set_ylabel("best objective so far")
+    ax.set_title("best so far per budget")
     ax.grid(alpha=0.3)
     return ax
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-__all__ = ["budget_correlation", "incumbent_trace", "pareto_front"]
+__all__ = ["best_by_budget", "budget_correlation", "incumbent_trace", "pareto_front"]
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,6 +36,24 @@ def incumbent_trace(df: pd.DataFrame) -> pd.DataFrame:
         rows.append((i + 1, epochs, r.end_time - t0, best_budget, best))
     out = pd.DataFrame(rows, columns=["n_evaluations", "epochs", "time_s", "budget_epochs", "incumbent"])
     return out.replace([np.inf, -np.inf], np.nan)
+
+
+def best_by_budget(df: pd.DataFrame) -> pd.DataFrame:
+    """Best objective so far at each budget, after every finished trial.
+
+    Index: cumulative epochs trained; one column per budget (NaN until the
+    first OK trial at that budget).
+    """
+    budgets = sorted(df["budget_epochs"].unique())
+    best = {b: np.inf for b in budgets}
+    rows, epochs = [], 0.0
+    for r in df.itertuples(index=False):
+        epochs += float(r.epochs_trained)
+        if r.status == "OK" and np.isfinite(r.objective):
+            best[r.budget_epochs] = min(best[r.budget_epochs], r.objective)
+        rows.append([epochs, *(best[b] for b in budgets)])
+    out = pd.DataFrame(rows, columns=["epochs", *budgets]).set_index("epochs")
+    return out.replace(np.inf, np.nan)
 
 
 def budget_correlation(df: pd.DataFrame, min_pairs: int = 5) -> pd.DataFrame:
