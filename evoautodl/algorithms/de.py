@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 
 from evoautodl.algorithms import Member
+from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
@@ -82,17 +83,15 @@ class DifferentialEvolution(Algorithm):
                          max_budget=ladder.max_budget if ladder is not None else max_budget)
         self.ladder = ladder
         if strategy not in _STRATEGIES:
-            raise ConfigError(f"strategy must be one of {', '.join(_STRATEGIES)}, got {strategy!r}")
+            raise ConfigError(f"{self.name}: strategy must be one of {', '.join(_STRATEGIES)}, got {strategy!r}")
         minimum = 4 if strategy == "rand/1/bin" else 3
         if int(population_size) < minimum:
-            raise ConfigError(f"population_size must be >= {minimum} for strategy {strategy!r}, "
+            raise ConfigError(f"{self.name}: population_size must be >= {minimum} for strategy {strategy!r}, "
                               f"got {population_size!r}")
         if not 0.0 < mutation_factor <= 2.0:
-            raise ConfigError(f"mutation_factor (F) must be in (0, 2], got {mutation_factor!r}")
-        if not 0.0 <= crossover_rate <= 1.0:
-            raise ConfigError(f"crossover_rate (CR) must be in [0, 1], got {crossover_rate!r}")
-        if boundary not in ("clip", "reflect", "random"):
-            raise ConfigError(f"boundary must be 'clip', 'reflect' or 'random', got {boundary!r}")
+            raise ConfigError(f"{self.name}: mutation_factor (F) must be in (0, 2], got {mutation_factor!r}")
+        crossover_rate = opt.probability(self.name, "crossover_rate (CR)", crossover_rate)
+        opt.one_of(self.name, "boundary", boundary, ("clip", "reflect", "random"))
         self.population_size = int(population_size)
         self.mutation_factor = float(mutation_factor)
         self.crossover_rate = float(crossover_rate)

@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evoautodl.algorithms import Member
+from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
@@ -137,29 +138,21 @@ class GeneticAlgorithm(Algorithm):
         super().__init__(space, seed=seed, n_objectives=n_objectives,
                          max_budget=ladder.max_budget if ladder is not None else max_budget)
         self.ladder = ladder
-        if replacement not in _REPLACEMENTS:
-            raise ConfigError(f"replacement must be one of {', '.join(_REPLACEMENTS)}, got {replacement!r}")
-        if crossover not in _CROSSOVERS:
-            raise ConfigError(f"crossover must be one of {', '.join(_CROSSOVERS)}, got {crossover!r}")
-        if int(population_size) < 2:
-            raise ConfigError(f"population_size must be >= 2, got {population_size!r}")
+        opt.one_of(self.name, "replacement", replacement, _REPLACEMENTS)
+        opt.one_of(self.name, "crossover", crossover, _CROSSOVERS)
+        population_size = opt.at_least(self.name, "population_size", population_size, 2)
         mu = int(population_size)
         if replacement == "generational" and not 0 <= int(elite_count) < mu:
-            raise ConfigError(f"elite_count must be in [0, population_size), got {elite_count!r}")
+            raise ConfigError(f"{self.name}: elite_count must be in [0, population_size), got {elite_count!r}")
         if offspring_size is None:
             offspring_size = mu - int(elite_count) if replacement == "generational" else mu
         need = {"plus": 1, "comma": mu, "generational": mu - int(elite_count)}[replacement]
         if int(offspring_size) < max(1, need):
-            raise ConfigError(f"offspring_size must be >= {max(1, need)} with replacement={replacement!r}, "
+            raise ConfigError(f"{self.name}: offspring_size must be >= {max(1, need)} with replacement={replacement!r}, "
                               f"got {offspring_size!r}")
-        if not 0.0 <= crossover_prob <= 1.0:
-            raise ConfigError(f"crossover_prob must be in [0, 1], got {crossover_prob!r}")
-        if mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0:
-            raise ConfigError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
-        if not mutation_sigma > 0:
-            raise ConfigError(f"mutation_sigma must be > 0, got {mutation_sigma!r}")
-        if int(tournament_size) < 1:
-            raise ConfigError(f"tournament_size must be >= 1, got {tournament_size!r}")
+        crossover_prob = opt.probability(self.name, "crossover_prob", crossover_prob)
+        mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
+        tournament_size = opt.at_least(self.name, "tournament_size", tournament_size, 1)
         if budget_schedule is not None and generations_per_rung is not None:
             raise ConfigError("give budget_schedule or generations_per_rung, not both")
         if generations_per_rung is not None and (ladder is None or int(generations_per_rung) < 1):

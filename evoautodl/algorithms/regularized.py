@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections import deque
 
 from evoautodl.algorithms import Member
+from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm
-from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators import mutate
 from evoautodl.records import Result, Trial
@@ -70,14 +70,9 @@ class RegularizedEvolution(Algorithm):
         super().__init__(space, seed=seed, n_objectives=n_objectives,
                          max_budget=ladder.max_budget if ladder is not None else max_budget)
         self.ladder = ladder
-        if int(population_size) < 1:
-            raise ConfigError(f"population_size must be >= 1, got {population_size!r}")
-        if int(sample_size) < 1:
-            raise ConfigError(f"sample_size must be >= 1, got {sample_size!r}")
-        if mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0:
-            raise ConfigError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
-        if not mutation_sigma > 0:
-            raise ConfigError(f"mutation_sigma must be > 0, got {mutation_sigma!r}")
+        population_size = opt.at_least(self.name, "population_size", population_size, 1)
+        sample_size = opt.at_least(self.name, "sample_size", sample_size, 1)
+        mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
         self.mutation_rate = mutation_rate

@@ -30,8 +30,8 @@ from typing import Any, Literal
 import numpy as np
 
 from evoautodl.algorithms import Member
+from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm
-from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators import mutate, one_point_crossover, sbx_crossover, tournament, uniform_crossover
 from evoautodl.records import Result, Trial
@@ -82,20 +82,12 @@ class SteadyStateEA(Algorithm):
         super().__init__(space, seed=seed, n_objectives=n_objectives,
                          max_budget=ladder.max_budget if ladder is not None else max_budget)
         self.ladder = ladder
-        if int(population_size) < 2:
-            raise ConfigError(f"population_size must be >= 2, got {population_size!r}")
-        if int(tournament_size) < 1:
-            raise ConfigError(f"tournament_size must be >= 1, got {tournament_size!r}")
-        if crossover not in _CROSSOVERS:
-            raise ConfigError(f"crossover must be one of {', '.join(_CROSSOVERS)}, got {crossover!r}")
-        if not 0.0 <= crossover_prob <= 1.0:
-            raise ConfigError(f"crossover_prob must be in [0, 1], got {crossover_prob!r}")
-        if mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0:
-            raise ConfigError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
-        if not mutation_sigma > 0:
-            raise ConfigError(f"mutation_sigma must be > 0, got {mutation_sigma!r}")
-        if removal not in ("worst", "oldest"):
-            raise ConfigError(f"removal must be 'worst' or 'oldest', got {removal!r}")
+        population_size = opt.at_least(self.name, "population_size", population_size, 2)
+        tournament_size = opt.at_least(self.name, "tournament_size", tournament_size, 1)
+        opt.one_of(self.name, "crossover", crossover, _CROSSOVERS)
+        crossover_prob = opt.probability(self.name, "crossover_prob", crossover_prob)
+        mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
+        opt.one_of(self.name, "removal", removal, ("worst", "oldest"))
         self.population_size = int(population_size)
         self.tournament_size = int(tournament_size)
         self.crossover = crossover
