@@ -148,8 +148,8 @@ class GeneticAlgorithm(Algorithm):
             offspring_size = mu - int(elite_count) if replacement == "generational" else mu
         need = {"plus": 1, "comma": mu, "generational": mu - int(elite_count)}[replacement]
         if int(offspring_size) < max(1, need):
-            raise ConfigError(f"{self.name}: offspring_size must be >= {max(1, need)} with replacement={replacement!r}, "
-                              f"got {offspring_size!r}")
+            raise ConfigError(f"{self.name}: offspring_size must be >= {max(1, need)} with "
+                              f"replacement={replacement!r}, got {offspring_size!r}")
         crossover_prob = opt.probability(self.name, "crossover_prob", crossover_prob)
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
         tournament_size = opt.at_least(self.name, "tournament_size", tournament_size, 1)

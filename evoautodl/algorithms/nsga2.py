@@ -84,7 +84,8 @@ class NSGA2(GeneticAlgorithm):
         if int(n_objectives) == 1:
             logger.warning("nsga2 with a single objective: non-dominated sorting reduces to ranking")
         if not crossover_eta > 0 or not mutation_eta > 0:
-            raise ConfigError(f"nsga2: crossover_eta and mutation_eta must be > 0, got {crossover_eta!r}, {mutation_eta!r}")
+            raise ConfigError(f"nsga2: crossover_eta and mutation_eta must be > 0, "
+                              f"got {crossover_eta!r}, {mutation_eta!r}")
         super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder,
                          population_size=population_size, offspring_size=offspring_size, replacement="plus",
                          crossover=crossover, crossover_prob=crossover_prob, mutation_rate=mutation_rate,
