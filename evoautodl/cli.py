@@ -117,9 +117,17 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
     _stop_overrides(raw, args)
     exp = parse_experiment(raw, base_dir=base_dir)
     rd = RunDir(out)
+    fixed = _fixed_part(exp.config)
     if resume:
         if not rd.exists():
             raise EvoAutoDLError(f"{out}: no run to resume (no evaluations.jsonl or state.pkl)")
+        changed = _changed_keys(rd.read_meta().get("experiment", fixed), fixed)
+        if changed:
+            raise EvoAutoDLError(
+                f"{out / 'config.toml'} changed since the run started ({', '.join(changed)}): a resumed run "
+                "continues the original experiment, so only [stop], [backend] and [run] may change; undo the "
+                "edit, or start a new run with another --out"
+            )
     else:
         rd.create()
     (out / "config.toml").write_text(tomli_w.dumps(exp.config))
@@ -131,11 +139,29 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
         summary = Runner(exp.algorithm, backend, run_dir=rd, stop=exp.stop, resume=resume, progress=progress,
                          checkpoint_interval_s=exp.run.get("checkpoint_interval_s", 30.0),
                          grace_s=exp.run.get("grace_s", 30.0),
-                         meta={"name": exp.name, "world_size": world_size}).run()
+                         meta={"name": exp.name, "world_size": world_size, "experiment": fixed}).run()
     finally:
         backend.shutdown()
     _print_summary(summary, out)
     return 0
+
+
+_FIXED_SECTIONS = ("seed", "workload", "space", "algorithm", "fidelity")
+
+
+def _fixed_part(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of an experiment a resumed run must not change (as plain JSON values)."""
+    return json.loads(json.dumps({k: config.get(k) for k in _FIXED_SECTIONS}, default=str))
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested tables."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def _print_summary(summary: Any, out: Path) -> None:

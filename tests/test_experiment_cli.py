@@ -174,3 +174,18 @@ def test_embedded_demo_config_validates() -> None:
 
     exp = parse_experiment(tomllib.loads(done.stdout))
     assert exp.algorithm.name == "asha_ea" and exp.ladder is not None
+
+
+def test_resume_refuses_an_edited_experiment(tmp_path: Path) -> None:
+    exp = tmp_path / "exp.toml"
+    exp.write_text('seed = 1\n[workload]\ntype = "synthetic"\n[algorithm]\nname = "regularized"\n'
+                   '[stop]\nmax_evaluations = 12\n')
+    assert _cli("run", str(exp), "--out", "r", cwd=tmp_path).returncode == 0
+    cfg = tmp_path / "r" / "config.toml"
+    original = cfg.read_text()
+    cfg.write_text(original.replace('name = "regularized"', 'name = "regularized"\nsample_size = 2'))
+    done = _cli("resume", "r", "--max-evaluations", "20", cwd=tmp_path)
+    assert done.returncode == 2 and "algorithm.sample_size" in done.stderr
+    cfg.write_text(original.replace("max_evaluations = 12", "max_evaluations = 16"))  # [stop] may change
+    done = _cli("resume", "r", cwd=tmp_path)
+    assert done.returncode == 0 and "evaluations   : 16" in done.stdout
