@@ -143,7 +143,23 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
     finally:
         backend.shutdown()
     _print_summary(summary, out)
+    names = list(getattr(exp.workload, "objective_names", ()))
+    if len(names) > 1:
+        _print_front(out, names)
     return 0
+
+
+def _print_front(out: Path, names: list[str]) -> None:
+    from evoautodl.analysis import pareto_front
+    from evoautodl.log import load_run
+
+    df = load_run(out)
+    cols = list(df.attrs["objective_columns"])
+    front = pareto_front(df, cols)
+    print(f"pareto front  : {len(front)} non-dominated trials on {', '.join(names)} (all minimised)")
+    if len(front):
+        print(front[["trial_id", "budget_epochs", *cols]].head(15).to_string(
+            index=False, float_format=lambda x: f"{x:.4g}"))
 
 
 _FIXED_SECTIONS = ("seed", "workload", "space", "algorithm", "fidelity")

@@ -190,6 +190,11 @@ class EvaluationLog:
         self.close()
 
 
+def _objective_column(names: list[str], i: int, reserved: set[str]) -> str:
+    name = names[i] if i < len(names) else f"objective_{i}"
+    return name if name not in reserved else f"obj.{name}"
+
+
 def load_run(path: str | Path):  # -> pandas.DataFrame
     """A run directory as a DataFrame, one row per finished trial.
 
@@ -197,8 +202,10 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
     objective (first objective), one column per objective name, one column per
     hyperparameter (NaN when inactive), epochs_trained, cost_s, start_time,
     end_time, duration_s, worker, host, device, seed, parent_ids, operator,
-    resume_from, checkpoint, error, ``metric.<name>`` per metric, and
-    ``curve`` (dict of per-epoch lists).
+    resume_from, checkpoint, error_message, ``metric.<name>`` per metric, and
+    ``curve`` (dict of per-epoch lists). An objective whose name collides with
+    one of these columns is prefixed ``obj.``; ``df.attrs["objective_columns"]``
+    lists the objective columns in order.
     """
     import pandas as pd
 
@@ -212,7 +219,7 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
     hp_names = list(meta.get("hyperparameters", []))
     reserved = {"trial_id", "individual_id", "generation", "rung", "budget_epochs", "status", "objective",
                 "epochs_trained", "cost_s", "start_time", "end_time", "duration_s", "worker", "host",
-                "device", "seed", "parent_ids", "operator", "resume_from", "checkpoint", "error", "curve"}
+                "device", "seed", "parent_ids", "operator", "resume_from", "checkpoint", "error_message", "curve"}
     rows = []
     for _, obj in _iter_lines(log_path):
         objectives = [_num(v) for v in obj["objectives"]]
@@ -221,8 +228,7 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
         row["objective"] = objectives[0] if objectives else math.nan
         n_obj = max(len(objective_names), len(objectives))
         for i in range(n_obj):
-            name = objective_names[i] if i < len(objective_names) else f"objective_{i}"
-            row[name if name not in reserved else f"obj.{name}"] = objectives[i] if i < len(objectives) else math.nan
+            row[_objective_column(objective_names, i, reserved)] = objectives[i] if i < len(objectives) else math.nan
         for k, v in obj["config"].items():
             if k not in hp_names:
                 hp_names.append(k)
@@ -230,8 +236,9 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
         for k in ("epochs_trained", "cost_s", "start_time", "end_time"):
             row[k] = obj[k]
         row["duration_s"] = obj["end_time"] - obj["start_time"]
-        for k in ("worker", "host", "device", "seed", "operator", "resume_from", "checkpoint", "error"):
+        for k in ("worker", "host", "device", "seed", "operator", "resume_from", "checkpoint"):
             row[k] = obj[k]
+        row["error_message"] = obj["error"]
         row["parent_ids"] = tuple(obj["parent_ids"])
         for k, v in obj["metrics"].items():
             row[f"metric.{k}"] = _num(v) if v is None or isinstance(v, int | float | str) else v
@@ -245,6 +252,8 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
     if "status" in df.columns:
         df["status"] = df["status"].astype("category")
     df.attrs["objective_names"] = objective_names
+    n_cols = len(objective_names)
+    df.attrs["objective_columns"] = [_objective_column(objective_names, i, reserved) for i in range(n_cols)]
     df.attrs["hyperparameters"] = hp_names
     df.attrs["run_dir"] = str(run_dir)
     return df

@@ -62,3 +62,20 @@ def test_analyze_cli_writes_figures(tmp_path: Path) -> None:
     for name in ("incumbent", "objective_by_budget", "budget_correlation"):
         png = out / "figures" / f"{name}.png"
         assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_objective_run_gets_a_front_and_a_pareto_figure(tmp_path: Path) -> None:
+    wl = MixedRastrigin(multi_objective=True)  # objectives "error" and "size"
+    algo = get_algorithm("nsga2", wl.search_space(), seed=0, max_budget=27, population_size=12)
+    out = tmp_path / "mo"
+    Runner(algo, SerialBackend(wl), run_dir=out, stop=StopCriteria(max_evaluations=60)).run()
+    df = load_run(out)
+    cols = df.attrs["objective_columns"]
+    assert cols == ["error", "size"]  # the failure text lives in "error_message", so no collision
+    assert df["error_message"].isna().all() and df["error"].notna().all()
+    front = pareto_front(df, cols)
+    assert 1 <= len(front) < len(df)
+    from evoautodl.analysis.plots import save_figures
+
+    names = {p.name for p in save_figures(df, out / "figures")}
+    assert "pareto.png" in names and "objective_by_budget.png" not in names  # a single budget

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evoautodl.analysis.summaries import best_by_budget, budget_correlation, incumbent_trace
+from evoautodl.analysis.summaries import best_by_budget, budget_correlation, incumbent_trace, pareto_front
 
-__all__ = ["plot_budget_correlation", "plot_incumbent", "plot_objective_by_budget", "save_figures"]
+__all__ = ["plot_budget_correlation", "plot_incumbent", "plot_objective_by_budget", "plot_pareto", "save_figures"]
 
 
 def _axes(ax: Any) -> Any:
@@ -88,6 +88,33 @@ def plot_budget_correlation(df: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
+def plot_pareto(df: pd.DataFrame, objectives: list[str] | None = None, ax: Any = None) -> Any:
+    """Every OK trial on the first two objectives, the non-dominated front highlighted.
+
+    ``objectives`` (column names) defaults to the run's first two objective columns.
+    """
+    ax = _axes(ax)
+    names = objectives or list(df.attrs.get("objective_columns", []))[:2]
+    if len(names) < 2:
+        raise ValueError("plot_pareto needs two objectives (the run has fewer)")
+    x, y = names[:2]
+    ok = df[(df["status"] == "OK")].dropna(subset=[x, y])
+    front = pareto_front(df, [x, y]).sort_values(x)
+    ax.scatter(ok[x], ok[y], s=10, alpha=0.35, label=f"{len(ok)} trials")
+    ax.step(front[x], front[y], where="post", color="black", lw=1.5)
+    ax.scatter(front[x], front[y], s=25, color="black", label=f"front ({len(front)})", zorder=3)
+    for col, setter in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        vals = ok[col][ok[col] > 0]
+        if len(vals) and vals.max() / vals.min() > 100:
+            setter("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title("non-dominated front (both minimised)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def save_figures(df: pd.DataFrame, folder: str | Path) -> list[Path]:
     """Draw the standard figures of a run into ``folder`` (PNG); returns the paths."""
     import matplotlib
@@ -102,9 +129,18 @@ def save_figures(df: pd.DataFrame, folder: str | Path) -> list[Path]:
                      ("budget_correlation", plot_budget_correlation)):
         if name == "budget_correlation" and budget_correlation(df).empty:
             continue
+        if name == "objective_by_budget" and df["budget_epochs"].nunique() < 2:
+            continue
         ax = fn(df)
         ax.figure.tight_layout()
         path = out / f"{name}.png"
+        ax.figure.savefig(path, dpi=110)
+        plt.close(ax.figure)
+        paths.append(path)
+    if len(df.attrs.get("objective_columns", [])) >= 2:
+        ax = plot_pareto(df)
+        ax.figure.tight_layout()
+        path = out / "pareto.png"
         ax.figure.savefig(path, dpi=110)
         plt.close(ax.figure)
         paths.append(path)
