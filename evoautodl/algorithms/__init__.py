@@ -97,9 +97,13 @@ def _module_exists(spec: str) -> bool:
 
 
 def _resolve(name: str) -> type[Algorithm]:
-    spec = ALGORITHM_SPECS[name]
+    spec = ALGORITHM_SPECS.get(name, name)
     module_name, _, attr = spec.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"algorithm {name!r}: cannot import {module_name!r} ({exc}); a user algorithm "
+                          "'module:Class' must be importable (on PYTHONPATH)") from exc
     try:
         cls = getattr(module, attr)
     except AttributeError:
@@ -163,13 +167,18 @@ def algorithm_options(cls: type) -> dict[str, Any]:
 
 
 def get_algorithm(name: str, space: Any, **options: Any) -> Algorithm:
-    """Build the algorithm registered as ``name`` on ``space``.
+    """Build the algorithm registered as ``name`` (or a user's ``"module:Class"``) on ``space``.
 
     Raises:
         ConfigError: for an unknown name (listing the known ones), a known name
             whose module is missing, or an option the class does not take
             (naming it and listing the valid ones).
     """
+    if ":" in name and name not in ALGORITHM_SPECS:  # a user's own class, "module:Class"
+        cls = _resolve(name)
+        if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+            raise ConfigError(f"algorithm {name!r} is not a subclass of evoautodl.algorithms.base.Algorithm")
+        return _build(name, cls, space, options)
     if name not in ALGORITHM_SPECS:
         raise ConfigError(
             f"unknown algorithm {name!r}{_did_you_mean(name, ALGORITHM_SPECS)}; "
@@ -180,7 +189,10 @@ def get_algorithm(name: str, space: Any, **options: Any) -> Algorithm:
             f"algorithm {name!r} is registered but its module {ALGORITHM_SPECS[name].split(':')[0]} is not "
             f"installed; available: {', '.join(available_algorithms())}"
         )
-    cls = _resolve(name)
+    return _build(name, _resolve(name), space, options)
+
+
+def _build(name: str, cls: type[Algorithm], space: Any, options: dict[str, Any]) -> Algorithm:
     valid = algorithm_options(cls)
     opts = dict(options)
     if "ladder" not in valid:
