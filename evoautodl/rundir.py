@@ -154,6 +154,15 @@ class RunDir:
         self.n_journal += 1
 
     # ------------------------------------------------------------------ checkpoints
+    def remove_stale_temporaries(self) -> int:
+        """Delete half-written checkpoint files (``*.tmp*``) a killed run left; returns how many."""
+        removed = 0
+        if self.checkpoints.is_dir():
+            for p in self.checkpoints.glob("*.tmp*"):
+                p.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def delete_checkpoints(self, keys: list[str]) -> int:
         """Delete the files of these checkpoint keys; returns how many were removed."""
         wanted = set(keys)

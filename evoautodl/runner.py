@@ -300,6 +300,8 @@ class Runner:
         if self.dir is not None:
             if self.resume:
                 self.dir.acquire()
+                if self.dir.remove_stale_temporaries():
+                    logger.info("removed half-written checkpoint files left by the stopped run")
             else:
                 self.dir.create()
                 self.dir.acquire()

@@ -183,3 +183,16 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     ids = [line["trial_id"] for line in _lines(out)]
     assert len(ids) == len(set(ids)) == 160
+
+
+def test_resume_removes_half_written_checkpoints(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    Runner(RandomSearch(_space(), seed=2), SerialBackend(SleepySphere()), run_dir=run,
+           stop=StopCriteria(max_evaluations=3)).run()
+    stale = run / "checkpoints" / "ind0000002_b9.pt.tmp4242"
+    stale.write_bytes(b"half")
+    keep = run / "checkpoints" / "ind0000001_b9.pt"
+    keep.write_bytes(b"whole")
+    Runner(RandomSearch(_space(), seed=2), SerialBackend(SleepySphere()), run_dir=run,
+           stop=StopCriteria(max_evaluations=5), resume=True).run()
+    assert not stale.exists() and keep.exists()
