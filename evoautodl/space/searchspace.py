@@ -265,10 +265,10 @@ class SearchSpace:
         for i, cond in self._conditions:
             active[i] = cond(vals)
             if not active[i] and vals[i] is not None:
-                return f"{self.names[i]!r} is set but inactive"
+                return f"{self.names[i]!r} is inactive but present"
         for i, n in enumerate(self.names):
             if active[i] and vals[i] is None:
-                return f"active hyperparameter {n!r} is missing"
+                return f"{n!r} is active but missing"
         k = self._violated(vals)
         if k >= 0:
             return f"violates forbidden clause {self._forbidden_text[k]}"

@@ -41,33 +41,12 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from evoautodl.records import Evaluation, Trial
 from evoautodl.workloads.base import WorkerContext, resolve_budget
 
 __all__ = ["MixedRastrigin"]
-
-def _holds(cond: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
-    """Whether a declarative condition holds for a (partial) config."""
-    if "all" in cond:
-        return all(_holds(c, config) for c in cond["all"])
-    if "any" in cond:
-        return any(_holds(c, config) for c in cond["any"])
-    name = cond.get("parent", cond.get("name"))
-    if name not in config:
-        return False
-    v = config[name]
-    if "equals" in cond:
-        return bool(v == cond["equals"])
-    if "not_equals" in cond:
-        return bool(v != cond["not_equals"])
-    if "in" in cond:
-        return v in cond["in"]
-    if "gt" in cond:
-        return bool(v > cond["gt"])
-    if "lt" in cond:
-        return bool(v < cond["lt"])
-    raise ValueError(f"unknown condition form {dict(cond)!r}")
-
 
 def _unit(spec: Mapping[str, Any], value: Any) -> float:
     """Position of a numeric/ordinal value in [0, 1] (log scale where declared)."""
@@ -164,6 +143,7 @@ class MixedRastrigin:
         self.fail_prob = float(fail_prob)
         self.nan_prob = float(nan_prob)
         self.objective_names: tuple[str, ...] = ("error", "size") if multi_objective else ("error",)
+        self._search_space: Any = None
 
     def __repr__(self) -> str:
         return (f"MixedRastrigin(max_budget={self.max_budget}, fidelity_correlation={self.fidelity_correlation}, "
@@ -186,50 +166,29 @@ class MixedRastrigin:
 
         return SearchSpace.from_dict(self.space_dict(), forbidden=self.forbidden())
 
+    def _space(self) -> Any:
+        """The search space, built once per process (not pickled)."""
+        if self._search_space is None:
+            self._search_space = self.search_space()
+        return self._search_space
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_search_space": None}
+
     def sample_configs(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
-        """n random valid configs (inactive keys absent), without the space layer."""
-        rng = random.Random(seed)
-        space, out = _SPACE, []
-        while len(out) < n:
-            cfg: dict[str, Any] = {}
-            for name, spec in space.items():
-                if "condition" in spec and not _holds(spec["condition"], cfg):
-                    continue
-                if spec["type"] in ("float", "int"):
-                    lo, hi = float(spec["lower"]), float(spec["upper"])
-                    if spec.get("log"):
-                        v = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-                    else:
-                        v = rng.uniform(lo, hi) if spec["type"] == "float" else rng.uniform(lo - 0.5, hi + 0.5)
-                    cfg[name] = min(max(round(v), int(lo)), int(hi)) if spec["type"] == "int" else v
-                else:
-                    cfg[name] = rng.choice(spec.get("choices", spec.get("sequence")))
-            if not any(_holds(c, cfg) for c in self.forbidden()):
-                out.append(cfg)
-        return out
+        """n random valid configs (inactive keys absent)."""
+        space = self._space()
+        rng = np.random.default_rng(seed)
+        return [space.to_config(space.sample(rng)) for _ in range(n)]
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Raise ValueError naming the key when a config is not a valid, active-only config."""
-        space = _SPACE
-        for key in config:
-            if key not in space:
-                raise ValueError(f"MixedRastrigin: unknown hyperparameter {key!r}")
-        for name, spec in space.items():
-            active = "condition" not in spec or _holds(spec["condition"], config)
-            if active != (name in config):
-                state = "active but missing" if active else "inactive but present"
-                raise ValueError(f"MixedRastrigin: hyperparameter {name!r} is {state} in {dict(config)!r}")
-            if not active:
-                continue
-            v = config[name]
-            if spec["type"] in ("categorical", "ordinal"):
-                if v not in spec.get("choices", spec.get("sequence")):
-                    raise ValueError(f"MixedRastrigin: {name}={v!r} is not an allowed value")
-            elif not float(spec["lower"]) - 1e-9 <= float(v) <= float(spec["upper"]) + 1e-9:
-                raise ValueError(f"MixedRastrigin: {name}={v!r} is outside [{spec['lower']}, {spec['upper']}]")
-        for clause in self.forbidden():
-            if _holds(clause, config):
-                raise ValueError(f"MixedRastrigin: config {dict(config)!r} matches forbidden clause {clause!r}")
+        unknown = [k for k in config if k not in _SPACE]
+        if unknown:
+            raise ValueError(f"MixedRastrigin: unknown hyperparameter {unknown[0]!r}")
+        problem = self._space().explain_invalid(config)
+        if problem:
+            raise ValueError(f"MixedRastrigin: {problem} in {dict(config)!r}")
 
     # -- the landscape ------------------------------------------------------------------
     def _units(self, config: Mapping[str, Any]) -> dict[str, float]:
