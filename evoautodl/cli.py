@@ -268,15 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "analyze":
             return _analyze(Path(args.run_dir))
         if args.command == "run":
-            path = Path(args.experiment)
-            from evoautodl.errors import ConfigError
+            from evoautodl.experiment import read_experiment_file
 
-            if not path.is_file():
-                raise ConfigError(f"experiment file {str(path)!r} does not exist")
-            try:
-                raw = tomllib.loads(path.read_text())
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+            path = Path(args.experiment)
+            raw = read_experiment_file(path)
             return _execute(raw, path.parent, Path(args.out), args, resume=False, world_size=size)
         if args.command == "demo":
             text = resources.files("evoautodl.defaults").joinpath("quickstart.toml").read_text()

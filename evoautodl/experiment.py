@@ -57,7 +57,7 @@ from evoautodl.errors import ConfigError, EvoAutoDLError, SpaceError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.runner import StopCriteria
 
-__all__ = ["Experiment", "load_experiment", "parse_experiment", "WORKLOADS"]
+__all__ = ["Experiment", "load_experiment", "parse_experiment", "read_experiment_file", "WORKLOADS"]
 
 WORKLOADS: dict[str, str] = {
     "lcbench": "evoautodl.workloads.lcbench:LCBenchSurrogate",
@@ -269,13 +269,17 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
                       stop=stop_criteria, backend=backend, run=run, seed=seed, name=name)
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment TOML file."""
+def read_experiment_file(path: str | Path) -> dict[str, Any]:
+    """The raw table of an experiment TOML file (ConfigError if missing or not TOML)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"experiment file {str(p)!r} does not exist")
     try:
-        raw = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    return parse_experiment(raw, base_dir=p.parent)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment TOML file."""
+    return parse_experiment(read_experiment_file(path), base_dir=Path(path).parent)
