@@ -210,8 +210,7 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
     import pandas as pd
 
     run_dir = Path(path)
-    log_path = run_dir / LOG_NAME
-    if not log_path.exists():
+    if not (run_dir / LOG_NAME).exists():
         raise RunDirError(f"{run_dir}: no {LOG_NAME} (is this a run directory?)")
     meta_path = run_dir / "run.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -221,28 +220,24 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
                 "epochs_trained", "cost_s", "start_time", "end_time", "duration_s", "worker", "host",
                 "device", "seed", "parent_ids", "operator", "resume_from", "checkpoint", "error_message", "curve"}
     rows = []
-    for _, obj in _iter_lines(log_path):
-        objectives = [_num(v) for v in obj["objectives"]]
-        row: dict[str, Any] = {k: obj[k] for k in ("trial_id", "individual_id", "generation", "rung",
-                                                   "budget_epochs", "status")}
-        row["objective"] = objectives[0] if objectives else math.nan
-        n_obj = max(len(objective_names), len(objectives))
-        for i in range(n_obj):
-            row[_objective_column(objective_names, i, reserved)] = objectives[i] if i < len(objectives) else math.nan
-        for k, v in obj["config"].items():
+    for r in read_results(run_dir):
+        t = r.trial
+        row: dict[str, Any] = {"trial_id": t.trial_id, "individual_id": t.individual_id, "generation": t.generation,
+                               "rung": t.rung, "budget_epochs": t.budget_epochs, "status": r.status.value,
+                               "objective": r.objectives[0] if r.objectives else math.nan}
+        values = list(r.objectives) + [math.nan] * (len(objective_names) - len(r.objectives))
+        for i, v in enumerate(values):
+            row[_objective_column(objective_names, i, reserved)] = v
+        for k, v in t.config.items():
             if k not in hp_names:
                 hp_names.append(k)
             row[k if k not in reserved else f"hp.{k}"] = v
-        for k in ("epochs_trained", "cost_s", "start_time", "end_time"):
-            row[k] = obj[k]
-        row["duration_s"] = obj["end_time"] - obj["start_time"]
-        for k in ("worker", "host", "device", "seed", "operator", "resume_from", "checkpoint"):
-            row[k] = obj[k]
-        row["error_message"] = obj["error"]
-        row["parent_ids"] = tuple(obj["parent_ids"])
-        for k, v in obj["metrics"].items():
-            row[f"metric.{k}"] = _num(v) if v is None or isinstance(v, int | float | str) else v
-        row["curve"] = {k: [_num(x) for x in v] for k, v in obj["curve"].items()}
+        row.update(epochs_trained=r.epochs_trained, cost_s=r.cost_s, start_time=r.start_time, end_time=r.end_time,
+                   duration_s=r.end_time - r.start_time, worker=r.worker, host=r.host, device=r.device, seed=t.seed,
+                   operator=t.operator, resume_from=t.resume_from, checkpoint=r.checkpoint, error_message=r.error,
+                   parent_ids=t.parent_ids)
+        row.update({f"metric.{k}": v for k, v in r.metrics.items()})
+        row["curve"] = dict(r.curve)
         rows.append(row)
     df = pd.DataFrame(rows)
     for k in hp_names:

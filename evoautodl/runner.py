@@ -385,10 +385,3 @@ class Runner:
 def run(algorithm: Algorithm, backend: Backend, **kwargs: Any) -> RunSummary:
     """Convenience: ``Runner(algorithm, backend, **kwargs).run()``."""
     return Runner(algorithm, backend, **kwargs).run()
-
-
-def best_of(results: list[Result]) -> Result | None:
-    ok = [r for r in results if r.ok]
-    return min(ok, key=lambda r: r.objective) if ok else None
-
-
