@@ -123,7 +123,7 @@ class ASHAEvolution(Algorithm):
         keep_checkpoints_per_rung: int = 10,
     ):
         ladder = require_ladder(self.name, ladder)
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=ladder.max_budget)
+        super().__init__(space, seed=seed, n_objectives=n_objectives, ladder=ladder)
         for name, value in (("random_fraction", random_fraction), ("crossover_prob", crossover_prob),
                             ("mutation_rate", 0.5 if mutation_rate is None else mutation_rate)):
             if not 0.0 <= value <= 1.0:
@@ -133,7 +133,6 @@ class ASHAEvolution(Algorithm):
                              ("keep_checkpoints_per_rung", keep_checkpoints_per_rung)):
             if int(ivalue) < 1:
                 raise ConfigError(f"asha_ea: {name} must be >= 1, got {ivalue}")
-        self.ladder = ladder
         self.budgets: tuple[float, ...] = ladder.budgets
         self.eta = float(ladder.eta)
         self.population_size = int(population_size)

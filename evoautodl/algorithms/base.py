@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from evoautodl.fidelity import BudgetLadder
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 
@@ -30,6 +31,7 @@ class Algorithm(ABC):
         seed: root seed; trial seeds derive from (seed, trial_id).
         n_objectives: number of minimised objectives the workload reports.
         max_budget: budget (epochs) for algorithms without a ladder.
+        ladder: the fidelity ladder (its max_budget overrides ``max_budget``).
     """
 
     #: short name used in configs and the CLI
@@ -37,11 +39,13 @@ class Algorithm(ABC):
     #: does the algorithm need a fidelity ladder?
     multi_fidelity: bool = False
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0):
+    def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0,
+                 ladder: BudgetLadder | None = None):
         self.space = space
         self.seed = int(seed)
         self.n_objectives = int(n_objectives)
-        self.max_budget = float(max_budget)
+        self.ladder = ladder
+        self.max_budget = float(ladder.max_budget if ladder is not None else max_budget)
         self.rng = np.random.default_rng(self.seed)
         self.n_asked = 0
         self.n_told = 0

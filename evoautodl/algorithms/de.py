@@ -79,9 +79,7 @@ class DifferentialEvolution(Algorithm):
         boundary: Literal["clip", "reflect", "random"] = "clip",
         asynchronous: bool = False,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives,
-                         max_budget=ladder.max_budget if ladder is not None else max_budget)
-        self.ladder = ladder
+        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
         if strategy not in _STRATEGIES:
             raise ConfigError(f"{self.name}: strategy must be one of {', '.join(_STRATEGIES)}, got {strategy!r}")
         minimum = 4 if strategy == "rand/1/bin" else 3

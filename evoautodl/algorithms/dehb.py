@@ -149,7 +149,7 @@ class DEHB(Algorithm):
         max_open_brackets: int | None = None,
     ):
         ladder = require_ladder(self.name, ladder)
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=ladder.max_budget)
+        super().__init__(space, seed=seed, n_objectives=n_objectives, ladder=ladder)
         if strategy not in ("rand/1/bin", "current-to-best/1/bin"):
             raise ConfigError(f"dehb: strategy must be 'rand/1/bin' or 'current-to-best/1/bin', got {strategy!r}")
         if boundary not in ("random", "clip", "reflect"):
@@ -162,7 +162,6 @@ class DEHB(Algorithm):
         if ladder.n_rungs != ladder.s_max + 1:
             raise ConfigError(f"dehb: the ladder {ladder} rounds two rungs to the same budget; use a larger eta, "
                               "a larger max_budget or integer=False")
-        self.ladder = ladder
         self.budgets: tuple[float, ...] = ladder.budgets
         self.mutation_factor = float(mutation_factor)
         self.crossover_rate = float(crossover_rate)

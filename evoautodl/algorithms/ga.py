@@ -135,9 +135,7 @@ class GeneticAlgorithm(Algorithm):
         generations_per_rung: int | None = None,
         reevaluate_on_budget_increase: bool = True,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives,
-                         max_budget=ladder.max_budget if ladder is not None else max_budget)
-        self.ladder = ladder
+        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
         opt.one_of(self.name, "replacement", replacement, _REPLACEMENTS)
         opt.one_of(self.name, "crossover", crossover, _CROSSOVERS)
         population_size = opt.at_least(self.name, "population_size", population_size, 2)

@@ -132,14 +132,13 @@ class PBT(Algorithm):
         if step_epochs is None:
             raise ConfigError("pbt needs step_epochs or a budget ladder (its min_budget is the default step): "
                               "pass ladder=BudgetLadder(min_budget, max_budget, eta) or step_epochs=...")
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget)
+        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
         if not 0 < float(step_epochs) <= self.max_budget:
             raise ConfigError(f"pbt: step_epochs must lie in (0, max_budget={self.max_budget}], got {step_epochs}")
         if int(population_size) < 2:
             raise ConfigError(f"pbt: population_size must be >= 2, got {population_size}")
         if not 0.0 < truncation_fraction <= 0.5:
             raise ConfigError(f"pbt: truncation_fraction must lie in (0, 0.5], got {truncation_fraction}")
-        self.ladder = ladder
         self.population_size = int(population_size)
         self.step_epochs = float(step_epochs)
         self.truncation_fraction = float(truncation_fraction)

@@ -67,9 +67,7 @@ class RegularizedEvolution(Algorithm):
         mutation_rate: float | None = None,
         mutation_sigma: float = 0.1,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives,
-                         max_budget=ladder.max_budget if ladder is not None else max_budget)
-        self.ladder = ladder
+        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
         population_size = opt.at_least(self.name, "population_size", population_size, 1)
         sample_size = opt.at_least(self.name, "sample_size", sample_size, 1)
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)

@@ -79,9 +79,7 @@ class SteadyStateEA(Algorithm):
         mutation_sigma: float = 0.1,
         removal: Literal["worst", "oldest"] = "worst",
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives,
-                         max_budget=ladder.max_budget if ladder is not None else max_budget)
-        self.ladder = ladder
+        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
         population_size = opt.at_least(self.name, "population_size", population_size, 2)
         tournament_size = opt.at_least(self.name, "tournament_size", tournament_size, 1)
         opt.one_of(self.name, "crossover", crossover, _CROSSOVERS)
