@@ -19,57 +19,15 @@ import difflib
 import importlib
 import importlib.util
 import inspect
-import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.errors import ConfigError
-from evoautodl.records import Result
 
 __all__ = ["ALGORITHMS", "ALGORITHM_SPECS", "Algorithm", "Member", "algorithm_options", "available_algorithms",
            "get_algorithm"]
 
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """An evaluated individual in an algorithm's population (shared by the evolutionary algorithms).
-
-    Attributes:
-        genome: the repaired unit-cube genome.
-        objectives: minimised objectives; all +inf for a failed trial.
-        individual_id: the individual's id (kept across budget promotions).
-        trial_id: the trial that produced these objectives.
-        budget_epochs: the budget they were measured at.
-        checkpoint: checkpoint key the trial left (None: none).
-        birth: position in the order the algorithm received results (for ageing).
-    """
-
-    genome: tuple[float, ...]
-    objectives: tuple[float, ...]
-    individual_id: int
-    trial_id: int
-    budget_epochs: float
-    checkpoint: str | None = None
-    birth: int = 0
-
-    @property
-    def fitness(self) -> float:
-        """First objective (+inf when failed)."""
-        return self.objectives[0]
-
-    @classmethod
-    def from_result(cls, result: Result, n_objectives: int = 1, birth: int = 0) -> Member:
-        """The member a result describes; a failed result (or too few objectives) gets +inf objectives."""
-        t = result.trial
-        if result.ok and len(result.objectives) >= n_objectives:
-            objectives = tuple(float(v) for v in result.objectives[:n_objectives])
-        else:
-            objectives = (math.inf,) * n_objectives
-        return cls(genome=tuple(t.genome), objectives=objectives, individual_id=t.individual_id,
-                   trial_id=t.trial_id, budget_epochs=float(t.budget_epochs), checkpoint=result.checkpoint,
-                   birth=birth)
 
 #: name -> "module:Class" of every known algorithm (resolved on demand)
 ALGORITHM_SPECS: dict[str, str] = {

@@ -10,8 +10,10 @@ not change the state.
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from evoautodl.fidelity import BudgetLadder
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 
-__all__ = ["Algorithm"]
+__all__ = ["Algorithm", "Member"]
 
 
 class Algorithm(ABC):
@@ -130,3 +132,43 @@ class Algorithm(ABC):
     def fitness_of(result: Result) -> float:
         """Scalar to minimise: first objective, +inf for failed trials."""
         return result.objective
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An evaluated individual in an algorithm's population (shared by the evolutionary algorithms).
+
+    Attributes:
+        genome: the repaired unit-cube genome.
+        objectives: minimised objectives; all +inf for a failed trial.
+        individual_id: the individual's id (kept across budget promotions).
+        trial_id: the trial that produced these objectives.
+        budget_epochs: the budget they were measured at.
+        checkpoint: checkpoint key the trial left (None: none).
+        birth: position in the order the algorithm received results (for ageing).
+    """
+
+    genome: tuple[float, ...]
+    objectives: tuple[float, ...]
+    individual_id: int
+    trial_id: int
+    budget_epochs: float
+    checkpoint: str | None = None
+    birth: int = 0
+
+    @property
+    def fitness(self) -> float:
+        """First objective (+inf when failed)."""
+        return self.objectives[0]
+
+    @classmethod
+    def from_result(cls, result: Result, n_objectives: int = 1, birth: int = 0) -> Member:
+        """The member a result describes; a failed result (or too few objectives) gets +inf objectives."""
+        t = result.trial
+        if result.ok and len(result.objectives) >= n_objectives:
+            objectives = tuple(float(v) for v in result.objectives[:n_objectives])
+        else:
+            objectives = (math.inf,) * n_objectives
+        return cls(genome=tuple(t.genome), objectives=objectives, individual_id=t.individual_id,
+                   trial_id=t.trial_id, budget_epochs=float(t.budget_epochs), checkpoint=result.checkpoint,
+                   birth=birth)

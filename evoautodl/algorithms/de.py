@@ -31,9 +31,8 @@ from typing import Literal
 
 import numpy as np
 
-from evoautodl.algorithms import Member
 from evoautodl.algorithms import options as opt
-from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators import de_current_to_best_1_bin, de_rand_1_bin

@@ -38,9 +38,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evoautodl.algorithms import Member
 from evoautodl.algorithms import options as opt
-from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators import mutate, one_point_crossover, sbx_crossover, tournament, truncation, uniform_crossover

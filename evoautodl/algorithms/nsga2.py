@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from evoautodl.algorithms import Member
+from evoautodl.algorithms.base import Member
 from evoautodl.algorithms.ga import GeneticAlgorithm
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder

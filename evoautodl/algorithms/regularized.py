@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from evoautodl.algorithms import Member
 from evoautodl.algorithms import options as opt
-from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators import mutate
 from evoautodl.records import Result, Trial
