@@ -17,7 +17,7 @@ from typing import IO, Any
 from evoautodl.errors import RunDirError
 from evoautodl.records import Result, Status, Trial
 
-__all__ = ["EvaluationLog", "load_run", "read_results", "result_to_json", "result_from_json"]
+__all__ = ["EvaluationLog", "load_run", "read_results", "result_from_json", "result_to_json", "trim_partial_line"]
 
 LOG_NAME = "evaluations.jsonl"
 
@@ -133,6 +133,18 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise RunDirError(f"{path}: corrupt line ending at byte {offset}: {exc}") from exc
 
 
+def trim_partial_line(path: Path) -> int:
+    """Cut a line a killed writer left half-written; returns the number of complete, non-blank lines."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    good = data.rfind(b"\n") + 1
+    if good != len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(good)
+    return sum(1 for line in data[:good].splitlines() if line.strip())
+
+
 def read_results(run_dir: str | Path) -> list[Result]:
     """All logged results, in the order they were told."""
     path = Path(run_dir) / LOG_NAME
@@ -157,14 +169,7 @@ class EvaluationLog:
 
     def open(self) -> EvaluationLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        good = 0
-        if self.path.exists():
-            for offset, _ in _iter_lines(self.path):
-                good = offset
-                self.n_lines += 1
-            if good != self.path.stat().st_size:
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(good)
+        self.n_lines = trim_partial_line(self.path)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         return self
 

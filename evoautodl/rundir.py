@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from evoautodl.errors import RunDirError
+from evoautodl.log import trim_partial_line
 
 __all__ = ["RunDir"]
 
@@ -130,19 +131,7 @@ class RunDir:
 
     def open_journal(self) -> None:
         p = self.path / JOURNAL_NAME
-        good = 0
-        n = 0
-        if p.exists():
-            with open(p, "rb") as fh:
-                for raw in fh:
-                    if not raw.endswith(b"\n"):
-                        break
-                    good += len(raw)
-                    n += 1
-            if good != p.stat().st_size:
-                with open(p, "r+b") as fh:
-                    fh.truncate(good)
-        self.n_journal = n
+        self.n_journal = trim_partial_line(p)
         self._journal = open(p, "a", encoding="utf-8")  # noqa: SIM115
 
     def journal_ask(self, after: int, n: int, ids: list[int]) -> None:
