@@ -140,9 +140,10 @@ def _check_options(section: str, cls: Any, options: Mapping[str, Any]) -> None:
 
 
 def _build_workload(table: dict[str, Any], base_dir: Path) -> Any:
+    """Build the workload; relative data paths in ``table`` are resolved in place (config.toml keeps them)."""
     if "type" not in table:
         raise ConfigError(f"workload.type: missing (one of: {', '.join([*WORKLOADS, 'python'])})")
-    kind = table.pop("type")
+    kind = table["type"]
     if kind == "python":
         if "target" not in table:
             raise ConfigError("workload.target: missing ('module:callable' returning a workload)")
@@ -155,7 +156,7 @@ def _build_workload(table: dict[str, Any], base_dir: Path) -> Any:
         v = table[key]
         if isinstance(v, str) and ("/" in v or v.endswith((".csv", ".npz"))) and not Path(v).is_absolute():
             table[key] = str((base_dir / v).resolve())
-    options = {k: v for k, v in table.items() if k != "target"}
+    options = {k: v for k, v in table.items() if k not in ("type", "target")}
     _check_options("workload", cls, options)
     try:
         return cls(**options)
@@ -196,7 +197,7 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
     name = str(cfg.get("name", "experiment"))
     wl_table = _table(cfg, "workload", required=True)
     workload = _build_workload(wl_table, base)
-    cfg["workload"] = {"type": cfg["workload"].get("type"), **wl_table}
+    cfg["workload"] = wl_table
     space_table = _table(cfg, "space")
     try:
         space = _build_space(space_table, workload, base)
