@@ -284,9 +284,9 @@ def _inferred_arity(sig: inspect.Signature | None, style: str, params: Mapping[s
     parents = required[1:-1] if style == "native" else required  # native: space, parents..., rng
     if style == "native" and (len(required) < 2 or required[-1] != "rng"):
         return None
-    if arity is not None and len(parents) > arity and arity >= 1:
-        missing = parents[arity:]
-        raise _Problem(f"missing parameter(s) {', '.join(map(repr, missing))} (give them in {params_option})")
+    if arity is not None and len(parents) != arity:
+        raise _Problem(f"it takes {len(parents)} positional argument(s) ({', '.join(parents)}), but {arity} "
+                       f"parent(s) are passed here (parameters go in {params_option})")
     return len(parents)
 
 
