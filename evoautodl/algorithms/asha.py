@@ -146,9 +146,7 @@ class ASHAEvolution(Algorithm):
             mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
             builtin_settings={"rate": ("mutation_rate", mutation_rate, 0.3),
                               "sigma": ("mutation_sigma", mutation_sigma, 0.2)})
-        self.selection_op = self.resolve_operator(
-            selection, kind="selection", option="selection", params=selection_params,
-            builtin_settings={"size": ("tournament_size", tournament_size, 3)} if selection == "tournament" else {})
+        self.selection_op = self.resolve_selection(selection, selection_params, tournament_size)
         self.budgets: tuple[float, ...] = ladder.budgets
         self.eta = float(ladder.eta)
         self.population_size = int(population_size)

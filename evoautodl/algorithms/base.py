@@ -47,6 +47,7 @@ import numpy as np
 from evoautodl.algorithms import options as opt
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
+from evoautodl.operators.selection import tournament
 from evoautodl.operators.values import Operator, resolve_operator
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
@@ -267,6 +268,18 @@ class Algorithm(ABC):
             own = {p: v for p, (_, v, _) in settings.items()}
             return dataclasses.replace(op, params={**own, **op.params})
         opt.builtin_only(self.name, op, option, **{name: (v, d) for name, v, d in settings.values()})
+        return op
+
+    def resolve_selection(self, value: Any, params: Any, size: int, *, setting: str = "tournament_size",
+                          default: int = 3) -> Operator:
+        """The ``selection`` option: the built-in tournament gets ``size`` entrants; any other selection refuses
+        a ``setting`` (``tournament_size``) changed from its default, which only the tournament uses."""
+        op = self.resolve_operator(value, kind="selection", option="selection", params=params)
+        if op.builtin and op.fn is tournament:
+            return dataclasses.replace(op, params={"size": size, **op.params})
+        if size != default:
+            raise ConfigError(f"{self.name}: {setting} sets the built-in tournament, but selection is {op.label!r}; "
+                              "give its parameters in selection_params")
         return op
 
     def new_individual_id(self) -> int:

@@ -123,6 +123,8 @@ class GeneticAlgorithm(Algorithm):
 
     name = "ga"
     manages_checkpoints = True
+    #: entrants of the built-in tournament unless tournament_size says otherwise
+    default_tournament_size = 3
 
     def __init__(
         self,
@@ -174,9 +176,8 @@ class GeneticAlgorithm(Algorithm):
             mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
             builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
                               "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
-        self.selection_op = self.resolve_operator(
-            selection, kind="selection", option="selection", params=selection_params,
-            builtin_settings={"size": ("tournament_size", tournament_size, 3)} if selection == "tournament" else {})
+        self.selection_op = self.resolve_selection(selection, selection_params, tournament_size,
+                                                   default=self.default_tournament_size)
         self.population_size = mu
         self.offspring_size = int(offspring_size)
         self.replacement = replacement

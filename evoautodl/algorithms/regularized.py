@@ -83,9 +83,8 @@ class RegularizedEvolution(Algorithm):
             mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
             builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
                               "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
-        self.selection_op = self.resolve_operator(
-            selection, kind="selection", option="selection", params=selection_params,
-            builtin_settings={"size": ("sample_size", sample_size, 5)} if selection == "tournament" else {})
+        self.selection_op = self.resolve_selection(selection, selection_params, sample_size, setting="sample_size",
+                                                   default=5)
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
         self.mutation_rate = mutation_rate

@@ -92,9 +92,7 @@ class SteadyStateEA(Algorithm):
             mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
             builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
                               "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
-        self.selection_op = self.resolve_operator(
-            selection, kind="selection", option="selection", params=selection_params,
-            builtin_settings={"size": ("tournament_size", tournament_size, 3)} if selection == "tournament" else {})
+        self.selection_op = self.resolve_selection(selection, selection_params, tournament_size)
         self.population_size = int(population_size)
         self.tournament_size = int(tournament_size)
         self.crossover_prob = float(crossover_prob)
