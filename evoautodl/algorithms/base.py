@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -232,7 +233,7 @@ class Algorithm(ABC):
     @property
     def top_rung(self) -> int:
         """Index of the ladder's last rung (the maximum budget); 0 without a ladder."""
-        return self.ladder.n_rungs - 1 if self.ladder is not None else 0
+        return _n_rungs(self.ladder) - 1 if self.ladder is not None else 0
 
     def rung_of(self, budget: float) -> int:
         """Ladder rung of a budget (nearest); 0 without a ladder."""
@@ -323,6 +324,12 @@ class Algorithm(ABC):
     def fitness_of(result: Result) -> float:
         """Scalar to minimise: first objective, +inf for failed trials."""
         return result.objective
+
+
+@functools.lru_cache(maxsize=64)
+def _n_rungs(ladder: BudgetLadder) -> int:
+    """Rungs of a ladder (ladders are frozen: computed once per ladder, not on every ask)."""
+    return ladder.n_rungs
 
 
 def _key_of(result: Result) -> str:

@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-import numpy as np
-
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.records import Result, Trial
@@ -102,7 +100,7 @@ class RegularizedEvolution(Algorithm):
                 self.n_sampled += 1
                 out.append(self.make_trial(self.space.sample(self.rng), operator="sample", rung=rung))
                 continue
-            fitness = np.array([m.fitness for m in self.population])
+            fitness = [m.objectives[0] for m in self.population]
             parent = self.population[int(self.selection_op.select(fitness, 1, self.rng)[0])]
             child = mut.vary(self.space, (parent.genome,), self.rng)[0]
             out.append(self.make_trial(child, parent_ids=(parent.individual_id,), operator=mut.label, rung=rung))

@@ -24,6 +24,7 @@ evolutionary algorithms", FOGA 2015.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -116,7 +117,7 @@ class SteadyStateEA(Algorithm):
         return out
 
     def _breed(self) -> tuple[np.ndarray, tuple[int, ...], str]:
-        fitness = np.array([m.fitness for m in self.population])
+        fitness = [m.objectives[0] for m in self.population]
         i, j = self.selection_op.select(fitness, 2, self.rng)
         a, b = self.population[int(i)], self.population[int(j)]
         genome: Sequence[Any] = a.genome
@@ -132,10 +133,10 @@ class SteadyStateEA(Algorithm):
     def on_result(self, result: Result) -> None:
         self.population.append(self.member(result))
         while len(self.population) > self.population_size:
-            if self.removal == "oldest":
-                k = 0
-            else:
-                worst = max(m.fitness for m in self.population)
-                k = next(i for i, m in enumerate(self.population) if m.fitness == worst)
+            k, worst = 0, -math.inf
+            if self.removal == "worst":  # the first (oldest) of the worst
+                for i, m in enumerate(self.population):
+                    if m.objectives[0] > worst:
+                        k, worst = i, m.objectives[0]
             gone = self.population.pop(k)
             self.discard_checkpoint(gone.checkpoint)

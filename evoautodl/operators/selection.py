@@ -17,6 +17,7 @@ non-dominated sort itself lives in :mod:`evoautodl.operators.pareto`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,17 +64,33 @@ def _sort_keys(f: np.ndarray) -> np.ndarray:
     return ranks - np.where(np.isinf(crowd), 0.999, finite / (1.0 + finite) * 0.998)
 
 
+#: tournaments of one objective with at most this many entrants in all run in plain Python (faster than numpy)
+_SMALL_TOURNAMENT = 256
+
+
 @declare(arity=0, n_children=0, kind="selection")
 def tournament(objectives: Any, k: int, rng: np.random.Generator, *, size: int = 3) -> np.ndarray:
     """``k`` winners of tournaments among ``size`` individuals drawn uniformly with replacement.
 
     Ties go to the lower index. Multi-objective: crowded comparison.
     """
-    f = as_objectives(objectives)
-    n = len(f)
+    plain = isinstance(objectives, list | tuple) and all(isinstance(v, float | int) for v in objectives[:1])
+    f = None if plain else np.asarray(objectives, dtype=np.float64)
+    n = len(objectives) if plain else len(f)  # type: ignore[arg-type]
     if n == 0 or k < 0 or size < 1:
         raise ValueError(f"tournament needs a non-empty population, k >= 0, size >= 1 (n={n}, k={k}, size={size})")
-    keys = _sort_keys(f)
+    single = plain or f.ndim == 1 or (f.ndim == 2 and f.shape[1] == 1)  # type: ignore[union-attr]
+    if single and k * size <= _SMALL_TOURNAMENT:
+        values = list(objectives) if plain else f.reshape(n).tolist()  # type: ignore[union-attr]
+        inf = math.inf
+
+        def key(i: int) -> tuple[float, int]:
+            v = values[i]
+            return (v if v == v else inf, i)  # NaN (failed) counts as +inf; ties: the lower index
+
+        return np.array([min(row, key=key) for row in rng.integers(0, n, size=(k, size)).tolist()], dtype=np.int64)
+    f = np.asarray(objectives, dtype=np.float64)
+    keys = _sort_keys(as_objectives(f))
     entrants = rng.integers(0, n, size=(k, size))
     best = np.lexsort((entrants, keys[entrants]), axis=1)[:, 0] if k else np.empty(0, dtype=np.int64)
     return entrants[np.arange(k), best].astype(np.int64)

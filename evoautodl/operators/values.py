@@ -135,6 +135,8 @@ class Operator:
 
     def select(self, objectives: Any, k: int, rng: np.random.Generator) -> np.ndarray:
         """Indices of ``k`` chosen rows of ``objectives`` (shape (n,) or (n, m), minimised)."""
+        if self.builtin:
+            return self.fn(objectives, k, rng, **self.params)
         if self.style == "native":
             idx = np.asarray(self.fn(objectives, k, rng, **self.params))
         else:
