@@ -178,3 +178,18 @@ def test_custom_workload_runs_on_a_csv(tmp_path: Path) -> None:
                          env=_env())
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("status OK") == 2
+
+
+# ---------------------------------------------------------------------------------------------- conditional space
+def test_conditional_space_example_samples_only_allowed_configs(capsys: pytest.CaptureFixture[str]) -> None:
+    from evoautodl.experiment import load_experiment
+
+    exp = load_experiment(EXAMPLES / "conditional_space.toml")
+    assert capsys.readouterr().out == ""  # ConfigSpace's debug print of the 'ge' clause stays off stdout
+    rng = np.random.default_rng(0)
+    configs = [exp.space.to_config(exp.space.sample(rng)) for _ in range(500)]
+    assert not any(c["num_layers"] >= 3 and c["max_units"] > 256 for c in configs)
+    assert all(("max_dropout" in c) == (c["num_layers"] > 1) for c in configs)
+    assert all(("momentum" in c) == (c["learning_rate"] < 0.05) for c in configs)
+    trials = exp.algorithm.ask(6)
+    assert len(trials) == 6 and all(exp.space.is_valid(t.config) for t in trials)

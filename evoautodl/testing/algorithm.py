@@ -248,7 +248,8 @@ def _checkpoints(s: Setup) -> str:
             f"checkpoints: {algo.name}: {len(live)} of {n_written} checkpoints written are still kept after "
             f"{len(run.told)} results (at most {bound}): hand back the ones the algorithm lets go of with "
             "discard_checkpoint(key), or leave manages_checkpoints False so the base class keeps only the incumbent's")
-    return f"{n_written} checkpoints written, {len(live)} kept, {len(discarded)} discarded, none resumed after discard"
+    return (f"{n_written} checkpoints written in {len(run.told)} results, {len(live)} kept, {len(discarded)} keys "
+            "discarded, none resumed after discard")
 
 
 def _workers(s: Setup) -> str:
