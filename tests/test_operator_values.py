@@ -236,3 +236,17 @@ def test_a_user_selection_sees_failed_members_as_infinite(space: Any) -> None:
     assert [m.fitness for m in algo.population] == [np.inf] * 3 and len(algo.ask(2)) == 2
     with pytest.raises(ConfigError, match="regularized: sample_size sets the built-in tournament"):
         get_algorithm("regularized", space, selection=best_k, sample_size=7)
+
+
+def test_toolbox_operators_draw_from_the_algorithm_rng(space: Any) -> None:
+    """Two algorithms built around one toolbox are each a function of their seed; the toolbox's rng is untouched."""
+    from evoautodl.algorithms.ga import GeneticAlgorithm
+
+    toolbox = make_toolbox(space, np.random.default_rng(0))
+    toolbox.register("mutate", tools.mutGaussian, mu=0.0, sigma=0.2, indpb=0.3)
+    before = toolbox.rng.bit_generator.state
+    factory = functools.partial(GeneticAlgorithm, population_size=6, mutation=toolbox.mutate, crossover=toolbox.mate,
+                                selection=toolbox.select)
+    report = check_algorithm(factory, checks=["determinism", "resume"], ladder="without")
+    assert len(report.passed) == 2
+    assert toolbox.rng.bit_generator.state == before

@@ -37,9 +37,10 @@ Calling conventions (both produce repaired genomes for the algorithm):
   invalid configuration;
 * deap: the parents are copied into :class:`~evoautodl.operators.Individual`
   lists, the operator runs with Python's ``random`` seeded from the
-  algorithm's ``rng`` (and restored afterwards), and its outputs are
-  repaired. The algorithm therefore stays a deterministic function of its
-  seed, which exact resume relies on.
+  algorithm's ``rng`` (and restored afterwards), a toolbox operator bound to
+  the toolbox's numpy generator draws from the algorithm's ``rng`` instead,
+  and its outputs are repaired. The algorithm therefore stays a
+  deterministic function of its seed, which exact resume relies on.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class Operator:
         else:
             individuals = [Individual(p) for p in parents]
             with python_random_from(rng):
-                out = self.fn(*individuals, **self.params)
+                out = _with_rng(self.fn, rng)(*individuals, **self.params)
         children = _as_children(out, space.dim, self.label)
         if len(children) != self.n_children:
             raise GenomeError(f"operator {self.label!r} returned {len(children)} children, "
@@ -148,7 +149,7 @@ class Operator:
                 ind.fitness.values = tuple(row)
             where = {id(ind): i for i, ind in enumerate(individuals)}
             with python_random_from(rng):
-                chosen = self.fn(individuals, k, **self.params)
+                chosen = _with_rng(self.fn, rng)(individuals, k, **self.params)
             try:
                 idx = np.array([where[id(ind)] for ind in chosen], dtype=np.int64)
             except KeyError:
@@ -157,6 +158,26 @@ class Operator:
         if idx.shape != (k,) or not np.issubdtype(idx.dtype, np.integer) or (k and not 0 <= idx.min() <= idx.max() < n):
             raise GenomeError(f"selection {self.label!r} must return {k} indices in [0, {n}), got {idx!r}")
         return idx.astype(np.int64, copy=False)
+
+
+def _with_rng(fn: Any, rng: np.random.Generator) -> Any:
+    """A DEAP toolbox operator made to draw from the algorithm's ``rng``.
+
+    A toolbox's registered operator carries the toolbox's own generator:
+    evoautodl's adapters (``make_toolbox``: ``rng=`` keyword) get the
+    algorithm's instead, and a function a ``RepairingToolbox`` wraps is called
+    directly (the algorithm repairs its children with its own ``rng``). So the
+    algorithm stays a function of its seed even when several instances share
+    one toolbox.
+    """
+    if not isinstance(fn, functools.partial):
+        return fn
+    wrapped = getattr(fn.func, "_evoautodl_wrapped", None)
+    if wrapped is not None:
+        return functools.partial(wrapped, *fn.args, **fn.keywords)
+    if isinstance(fn.keywords.get("rng"), np.random.Generator):
+        return functools.partial(fn.func, *fn.args, **{**fn.keywords, "rng": rng})
+    return fn
 
 
 @contextlib.contextmanager
@@ -333,7 +354,7 @@ def _probe(op: Operator, space: SearchSpace) -> int:
         else:
             individuals = [Individual(p) for p in parents]
             with python_random_from(rng):
-                out = op.fn(*individuals, **op.params)
+                out = _with_rng(op.fn, rng)(*individuals, **op.params)
             children = _as_children(out, space.dim, op.label)
     except _Problem:
         raise

@@ -88,7 +88,10 @@ def canonical(obj: Any, _depth: int = 0) -> Any:
         return (type(obj).__qualname__, [(f.name, canonical(getattr(obj, f.name), d))
                                          for f in dataclasses.fields(obj)])
     if isinstance(obj, functools.partial):
-        return ("partial", canonical(obj.func, d), canonical(obj.args, d), canonical(obj.keywords, d))
+        return ("partial", canonical(obj.func, d), canonical(obj.args, d), canonical(obj.keywords, d),
+                canonical(obj.__dict__, d))
+    if type(obj).__getstate__ is not object.__getstate__:  # its own idea of its state (a SearchSpace: its JSON)
+        return (type(obj).__qualname__, canonical(obj.__getstate__(), d))
     state = getattr(obj, "__dict__", None)
     if state is not None:
         return (type(obj).__qualname__, canonical(state, d))
