@@ -48,8 +48,9 @@ import numpy as np
 from evoautodl.algorithms import options as opt
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
+from evoautodl.operators.resolve import resolve_operator
 from evoautodl.operators.selection import tournament
-from evoautodl.operators.values import Operator, resolve_operator
+from evoautodl.operators.values import Operator
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 

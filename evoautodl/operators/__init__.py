@@ -29,6 +29,7 @@ from evoautodl.operators.pareto import (
     nsga2_select,
     pareto_ranks,
 )
+from evoautodl.operators.resolve import resolve_operator
 from evoautodl.operators.selection import objectives_of, tournament, truncation
 from evoautodl.operators.toolbox import (
     RepairingToolbox,
@@ -38,7 +39,7 @@ from evoautodl.operators.toolbox import (
     make_toolbox,
     new_individual,
 )
-from evoautodl.operators.values import BUILTINS, Operator, operator_name, resolve_operator
+from evoautodl.operators.values import BUILTINS, Operator, operator_name
 
 __all__ = [
     "BUILTINS",

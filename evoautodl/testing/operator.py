@@ -39,7 +39,8 @@ import numpy as np
 
 from evoautodl.errors import ConfigError
 from evoautodl.operators.base import KINDS
-from evoautodl.operators.values import Operator, _as_children, resolve_operator
+from evoautodl.operators.resolve import resolve_operator
+from evoautodl.operators.values import Operator, as_children
 from evoautodl.space import SearchSpace
 from evoautodl.testing.driver import ContractViolation
 
@@ -85,7 +86,7 @@ def _default_space() -> SearchSpace:
 def _call(op: Operator, space: SearchSpace, parents: list[np.ndarray], seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     if op.style == "native":
-        return _as_children(op.fn(space, *parents, rng, **op.params), space.dim, op.label)
+        return as_children(op.fn(space, *parents, rng, **op.params), space.dim, op.label)
     return op.vary(space, parents, rng)
 
 
