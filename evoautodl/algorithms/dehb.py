@@ -152,6 +152,7 @@ class DEHB(Algorithm):
         self.strategy = strategy if isinstance(strategy, str) else self.strategy_op.label
         self.boundary = boundary
         self.max_open_brackets = max_open_brackets
+        self.asynchronous = max_open_brackets is None  # a limit on open brackets can leave a worker idle
         s_max = ladder.s_max
         self._shapes: list[list[tuple[int, int]]] = []  # per s: [(n, rung index)]
         caps = [0] * len(self.budgets)
