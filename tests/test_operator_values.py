@@ -250,3 +250,16 @@ def test_toolbox_operators_draw_from_the_algorithm_rng(space: Any) -> None:
     report = check_algorithm(factory, checks=["determinism", "resume"], ladder="without")
     assert len(report.passed) == 2
     assert toolbox.rng.bit_generator.state == before
+
+
+@pytest.mark.parametrize(("common", "message"), [
+    ({"seed": "3"}, "ga: seed must be an integer >= 0, got '3'"),
+    ({"seed": -1}, "ga: seed must be an integer >= 0, got -1"),
+    ({"n_objectives": 0}, "ga: n_objectives must be an integer >= 1, got 0"),
+    ({"max_budget": "18"}, "ga: max_budget must be a number > 0, got '18'"),
+    ({"ladder": (1, 9, 3)}, "algorithm 'ga': ladder must be a BudgetLadder, got tuple"),
+])
+def test_common_arguments_are_checked_once_in_the_base(space: Any, common: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        get_algorithm("ga", space, **common)
+    assert message in str(err.value)

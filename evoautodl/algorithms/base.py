@@ -103,8 +103,8 @@ class Algorithm(ABC):
                  ladder: BudgetLadder | None = None):
         if not isinstance(space, SearchSpace):
             raise ConfigError(f"{self.name}: space must be an evoautodl SearchSpace, got {type(space).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise ConfigError(f"{self.name}: seed must be an integer, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ConfigError(f"{self.name}: seed must be an integer >= 0, got {seed!r}")
         if isinstance(n_objectives, bool) or not isinstance(n_objectives, int | np.integer) or n_objectives < 1:
             raise ConfigError(f"{self.name}: n_objectives must be an integer >= 1, got {n_objectives!r}")
         if isinstance(max_budget, bool) or not isinstance(max_budget, int | float) or not max_budget > 0:
