@@ -263,3 +263,14 @@ def test_common_arguments_are_checked_once_in_the_base(space: Any, common: dict[
     with pytest.raises(ConfigError) as err:
         get_algorithm("ga", space, **common)
     assert message in str(err.value)
+
+
+def test_settings_of_the_other_builtin_mutation_are_refused(space: Any) -> None:
+    with pytest.raises(ConfigError, match="ga: mutation_sigma does not apply to the polynomial mutation"):
+        get_algorithm("ga", space, mutation="polynomial", mutation_sigma=0.3)
+    with pytest.raises(ConfigError, match="nsga2: mutation_eta does not apply to the gaussian mutation"):
+        get_algorithm("nsga2", space, mutation="gaussian", mutation_eta=5.0)
+    with pytest.raises(ConfigError, match="nsga2: crossover_eta sets the built-in 'sbx' crossover"):
+        get_algorithm("nsga2", space, crossover="uniform", crossover_eta=5.0)
+    get_algorithm("ga", space, mutation="polynomial", mutation_params={"eta": 5.0})
+    get_algorithm("nsga2", space, mutation="gaussian", mutation_params={"sigma": 0.3})

@@ -48,6 +48,7 @@ import numpy as np
 from evoautodl.algorithms import options as opt
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
+from evoautodl.operators.mutation import mutate
 from evoautodl.operators.resolve import resolve_operator
 from evoautodl.operators.selection import tournament
 from evoautodl.operators.values import Operator
@@ -267,6 +268,10 @@ class Algorithm(ABC):
                               n_children=n_children, params=table, space=self.space)
         settings = dict(builtin_settings or {})
         if op.builtin:
+            unused = _UNUSED_BY.get(op.params.get("float_op")) if op.fn is mutate else None
+            if unused in settings and settings[unused][1] != settings[unused][2]:
+                raise ConfigError(f"{self.name}: {settings[unused][0]} does not apply to the "
+                                  f"{op.params['float_op']} mutation (mutation={value!r})")
             own = {p: v for p, (_, v, _) in settings.items()}
             return dataclasses.replace(op, params={**own, **op.params})
         opt.builtin_only(self.name, op, option, **{name: (v, d) for name, v, d in settings.values()})
@@ -325,6 +330,10 @@ class Algorithm(ABC):
     def fitness_of(result: Result) -> float:
         """Scalar to minimise: first objective, +inf for failed trials."""
         return result.objective
+
+
+#: the parameter of the built-in mutation that each of its float steps ignores
+_UNUSED_BY = {"polynomial": "sigma", "gaussian": "eta"}
 
 
 @functools.lru_cache(maxsize=64)

@@ -108,6 +108,9 @@ class NSGA2(GeneticAlgorithm):
         self.crossover_eta = float(crossover_eta)
         self.mutation_eta = float(mutation_eta)
         if self.mutation_op.builtin:
+            if self.mutation_op.params.get("float_op") != "polynomial" and mutation_eta != 20.0:
+                raise ConfigError(f"nsga2: mutation_eta does not apply to the "
+                                  f"{self.mutation_op.params.get('float_op')} mutation (mutation={mutation!r})")
             self.mutation_op = dataclasses.replace(self.mutation_op,
                                                    params={**self.mutation_op.params, "eta": self.mutation_eta})
         elif mutation_eta != 20.0:
