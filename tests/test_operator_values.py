@@ -274,3 +274,15 @@ def test_settings_of_the_other_builtin_mutation_are_refused(space: Any) -> None:
         get_algorithm("nsga2", space, crossover="uniform", crossover_eta=5.0)
     get_algorithm("ga", space, mutation="polynomial", mutation_params={"eta": 5.0})
     get_algorithm("nsga2", space, mutation="gaussian", mutation_params={"sigma": 0.3})
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"replacement": "plus", "elite_count": 3}, "ga: elite_count applies to replacement='generational' only"),
+    ({"reevaluate_on_budget_increase": False}, "ga: reevaluate_on_budget_increase=false has no effect here"),
+    ({"max_budget": 50, "ladder": LADDER}, "ga: max_budget=50 differs from the ladder's maximum 9"),
+])
+def test_ignored_ga_settings_are_errors(space: Any, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        get_algorithm("ga", space, **options)
+    assert message in str(err.value)
+    get_algorithm("ga", space, ladder=LADDER, generations_per_rung=2, reevaluate_on_budget_increase=False)

@@ -112,6 +112,9 @@ class Algorithm(ABC):
             raise ConfigError(f"{self.name}: max_budget must be a number > 0, got {max_budget!r}")
         if self.requires_ladder or ladder is not None:
             require_ladder(self.name, ladder)
+        if ladder is not None and max_budget not in (1.0, ladder.max_budget):
+            raise ConfigError(f"{self.name}: max_budget={max_budget!r} differs from the ladder's maximum "
+                              f"{ladder.max_budget!r} (the ladder's is used): give one of them")
         self.space = space
         self.seed = int(seed)
         self.n_objectives = int(n_objectives)

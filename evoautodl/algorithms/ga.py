@@ -156,6 +156,9 @@ class GeneticAlgorithm(Algorithm):
         mu = int(population_size)
         if replacement == "generational" and not 0 <= int(elite_count) < mu:
             raise ConfigError(f"{self.name}: elite_count must be in [0, population_size), got {elite_count!r}")
+        if replacement != "generational" and elite_count != 1:
+            raise ConfigError(f"{self.name}: elite_count applies to replacement='generational' only, "
+                              f"not to replacement={replacement!r}")
         if offspring_size is None:
             offspring_size = mu - int(elite_count) if replacement == "generational" else mu
         need = {"plus": 1, "comma": mu, "generational": mu - int(elite_count)}[replacement]
@@ -191,6 +194,11 @@ class GeneticAlgorithm(Algorithm):
                                 else parse_budget_schedule(budget_schedule, min_budget, self.max_budget))
         self.generations_per_rung = None if generations_per_rung is None else int(generations_per_rung)
         self.reevaluate_on_budget_increase = bool(reevaluate_on_budget_increase)
+        if not self.reevaluate_on_budget_increase and (replacement == "comma" or (
+                self.budget_schedule is None and self.generations_per_rung is None)):
+            raise ConfigError(f"{self.name}: reevaluate_on_budget_increase=false has no effect here (it applies when "
+                              "budget_schedule or generations_per_rung raises the budget, with plus or generational "
+                              "replacement)")
         self.generation = 0
         self.population: list[Member] = []
         self._offspring: list[Member] = []  # results of this generation's children
