@@ -78,8 +78,9 @@ class FaultRecorder:
         if self._fh is None:
             return
         faulthandler.disable()
-        if self._was_enabled:
-            faulthandler.enable(sys.stderr)
+        if self._was_enabled:  # hand it back to the process's standard error
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                faulthandler.enable(sys.__stderr__)
         self._fh.close()
         self._fh = None
         with contextlib.suppress(OSError):

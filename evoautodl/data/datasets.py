@@ -161,11 +161,11 @@ def check_dataset(spec: str | os.PathLike[str], *, target: str | None = None, im
     text = os.fspath(spec)
     suffix = Path(text).suffix.lower()
     if suffix == ".csv":
-        if not target:
-            raise DataError(f"CSV data set {text!r} needs the name of its target column (target=...)")
         if image:
             raise DataError(f"data set {text!r}: a CSV holds tabular rows; an image model needs an .npz with X of "
                             "shape (N, H, W) or (N, C, H, W)")
+        if not target:
+            raise DataError(f"CSV data set {text!r} needs the name of its target column (target=...)")
         import pandas as pd
 
         p = _check_file(text, "CSV")
