@@ -189,7 +189,7 @@ def _run(exp: Any, rd: Any, args: argparse.Namespace, resume: bool, world_size: 
         summary = runner_cls(exp.algorithm, backend, run_dir=rd, stop=exp.stop, resume=resume, progress=progress,
                              checkpoint_interval_s=exp.run.get("checkpoint_interval_s", 30.0),
                              grace_s=exp.run.get("grace_s", 30.0),
-                             max_trial_attempts=exp.run.get("max_trial_attempts", 2),
+                             max_trial_attempts=exp.run.get("max_trial_attempts", 3),
                              meta={"name": exp.name, "world_size": world_size, "experiment": fixed}).run()
         code = 0
     finally:

@@ -39,7 +39,7 @@ Layout (every table optional except ``[workload]`` and ``[stop]``)::
     [run]
     checkpoint_interval_s = 30 # >= 0
     grace_s = 30               # >= 0
-    max_trial_attempts = 2     # deaths of the run while a trial ran before it is logged FAILED
+    max_trial_attempts = 3     # deaths of the run while a trial ran before it is logged FAILED
 
 Every problem raises :class:`ConfigError` whose message names the key. Numbers
 anywhere in the file (workload and algorithm options included) must be finite:

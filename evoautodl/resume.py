@@ -81,7 +81,7 @@ class Resumed:
     elapsed_s: float
 
 
-def replay(algorithm: Any, rundir: RunDir, *, max_attempts: int = 2) -> Resumed:
+def replay(algorithm: Any, rundir: RunDir, *, max_attempts: int = 3) -> Resumed:
     """Restore ``algorithm`` from ``rundir`` (see the module docstring); the journal must be open for writing."""
     state = rundir.load_state()
     results = read_results(rundir.path)

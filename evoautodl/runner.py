@@ -30,7 +30,6 @@ them; an algorithm that asks for nothing with every worker idle is an
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,51 +38,16 @@ from typing import Any
 
 from evoautodl.algorithms.base import Algorithm
 from evoautodl.backends.base import Backend
-from evoautodl.errors import AlgorithmError, ConfigError, NoWorkersError
+from evoautodl.errors import AlgorithmError, NoWorkersError
 from evoautodl.log import EvaluationLog
 from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
 from evoautodl.resume import Resumed, algorithm_call, replay
 from evoautodl.rundir import RunDir
-from evoautodl.signals import StopSignals
+from evoautodl.stopping import StopCriteria, StopSignals, check_setting
 
 __all__ = ["RunSummary", "Runner", "StopCriteria", "run"]
 
 logger = logging.getLogger(__name__)
-
-
-def _check(name: str, value: Any, *, integer: bool = False, minimum: float = 0.0, strict: bool = True) -> None:
-    kind = int if integer else int | float
-    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or (
-            value <= minimum if strict else value < minimum):
-        what = "an integer" if integer else "a finite number"
-        raise ConfigError(f"{name}: must be {what} {'>' if strict else '>='} {minimum:g}, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class StopCriteria:
-    """When a run stops asking for trials (running ones are drained and logged).
-
-    Attributes:
-        max_evaluations: finished trials (any status).
-        max_epochs: epochs actually trained, summed over trials; a trial is only
-            started while the spent plus in-flight epochs stay below the limit.
-        max_time_s: seconds on the backend's clock (virtual for the simulated
-            backend), counted across resumes.
-
-    Raises:
-        ConfigError: a criterion that is not a positive finite number (NaN would never stop).
-    """
-
-    max_evaluations: int | None = None
-    max_epochs: float | None = None
-    max_time_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_evaluations is not None:
-            _check("stop.max_evaluations", self.max_evaluations, integer=True)
-        for name in ("max_epochs", "max_time_s"):
-            if getattr(self, name) is not None:
-                _check(f"stop.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +98,11 @@ class Runner:
         on_result: Callable[[Result], None] | None = None,
         handle_signals: bool = True,
         meta: dict[str, Any] | None = None,
-        max_trial_attempts: int = 2,
+        max_trial_attempts: int = 3,
     ):
-        _check("run.checkpoint_interval_s", checkpoint_interval_s, strict=False)
-        _check("run.grace_s", grace_s, strict=False)
-        _check("run.max_trial_attempts", max_trial_attempts, integer=True, minimum=1, strict=False)
+        check_setting("run.checkpoint_interval_s", checkpoint_interval_s, strict=False)
+        check_setting("run.grace_s", grace_s, strict=False)
+        check_setting("run.max_trial_attempts", max_trial_attempts, integer=True, minimum=1, strict=False)
         self.algorithm = algorithm
         self.backend = backend
         self.dir = run_dir if isinstance(run_dir, RunDir) or run_dir is None else RunDir(run_dir)

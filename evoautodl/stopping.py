@@ -1,4 +1,7 @@
-"""How a run reacts to SIGTERM, SIGINT and SIGUSR1, and what a second Ctrl-C may interrupt.
+"""When a run stops: its criteria (`StopCriteria`), and SIGTERM, SIGINT and SIGUSR1 (`StopSignals`).
+
+Every criterion and setting is a finite number in range (`check_setting`): a
+NaN limit would never stop a run.
 
 The first signal sets a flag and wakes the backend (``wake``): the runner stops
 asking, lets running trials finish within ``grace_s``, saves its state and
@@ -15,14 +18,54 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StopSignals"]
+from evoautodl.errors import ConfigError
+
+__all__ = ["StopCriteria", "StopSignals", "check_setting"]
 
 logger = logging.getLogger(__name__)
+
+
+def check_setting(name: str, value: Any, *, integer: bool = False, minimum: float = 0.0, strict: bool = True) -> None:
+    """ConfigError naming ``name`` unless ``value`` is a finite number above ``minimum`` (>= if not ``strict``)."""
+    kind = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or (
+            value <= minimum if strict else value < minimum):
+        what = "an integer" if integer else "a finite number"
+        raise ConfigError(f"{name}: must be {what} {'>' if strict else '>='} {minimum:g}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StopCriteria:
+    """When a run stops asking for trials (running ones are drained and logged).
+
+    Attributes:
+        max_evaluations: finished trials (any status).
+        max_epochs: epochs actually trained, summed over trials; a trial is only
+            started while the spent plus in-flight epochs stay below the limit.
+        max_time_s: seconds on the backend's clock (virtual for the simulated
+            backend), counted across resumes.
+
+    Raises:
+        ConfigError: a criterion that is not a positive finite number (NaN would never stop).
+    """
+
+    max_evaluations: int | None = None
+    max_epochs: float | None = None
+    max_time_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_evaluations is not None:
+            check_setting("stop.max_evaluations", self.max_evaluations, integer=True)
+        for name in ("max_epochs", "max_time_s"):
+            if getattr(self, name) is not None:
+                check_setting(f"stop.{name}", getattr(self, name))
 
 
 class StopSignals:
