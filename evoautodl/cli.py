@@ -165,8 +165,8 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
     try:
         rd.write_atomic("config.toml", tomli_w.dumps(exp.config).encode())
         summary = _run(exp, rd, args, resume, world_size, fixed, Runner)
-    except BaseException:
-        if not resume:
+    except EvoAutoDLError as exc:
+        if not resume and not isinstance(exc, RunError):  # refused input found late (a setup error): undo
             _remove_if_empty(rd, keep_folder=not fresh_folder)
         raise
     finally:

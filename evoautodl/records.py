@@ -189,13 +189,18 @@ class Evaluation:
     checkpoint: str | None = None
 
     def __post_init__(self) -> None:
-        objectives = self.objectives
-        try:
-            objectives = (as_float(objectives, "objective"),)
-        except TypeError:
-            objectives = tuple(_numbers(objectives, "objectives"))
-        metrics = {k: _metric_value(v, f"metric {k!r}") for k, v in _named(self.metrics, "metrics").items()}
-        curve = {k: _numbers(v, f"curve {k!r}") for k, v in _named(self.curve, "curve").items()}
+        objectives, metrics, curve = self.objectives, self.metrics, self.curve
+        # fast paths: Python floats where they belong (what most workloads return) need no conversion
+        if not (type(objectives) is tuple and all(type(v) is float for v in objectives)):
+            try:
+                objectives = (as_float(objectives, "objective"),)
+            except TypeError:
+                objectives = tuple(_numbers(objectives, "objectives"))
+        if not (type(metrics) is dict and all(type(k) is str and type(v) is float for k, v in metrics.items())):
+            metrics = {k: _metric_value(v, f"metric {k!r}") for k, v in _named(metrics, "metrics").items()}
+        if not (type(curve) is dict and all(type(k) is str and type(v) is list and all(type(x) is float for x in v)
+                                            for k, v in curve.items())):
+            curve = {k: _numbers(v, f"curve {k!r}") for k, v in _named(curve, "curve").items()}
         epochs = as_float(self.epochs_trained, "epochs_trained")
         if not (math.isfinite(epochs) and epochs >= 0):
             raise ValueError(f"epochs_trained must be a finite number >= 0, got {epochs!r}")

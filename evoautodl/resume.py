@@ -163,7 +163,8 @@ def _judge(algorithm: Any, rundir: RunDir, results: list[Result], journal: list[
     runs: Counter[int] = Counter()
     stops: Counter[int] = Counter()
     for entry in journal:
-        runs.update(entry.get("run", ()))
+        run = entry.get("run", ())
+        runs.update(entry["ids"] if run is True else run)  # an ask whose trials were submitted at once
         stops.update(entry.get("stop", ()))
     pending = sorted(algorithm.pending, key=lambda t: t.trial_id)
     deaths = {t.trial_id: max(0, runs[t.trial_id] - stops[t.trial_id]) for t in pending}

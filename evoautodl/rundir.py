@@ -7,9 +7,10 @@
       run.json           metadata: objective names, hyperparameter names, versions
       space.json         the search space (ConfigSpace JSON)
       evaluations.jsonl  append-only, one JSON object per finished trial
-      journal.jsonl      append-only: {"after": n_told, "n": n, "ids": [...]} per ask,
-                         {"run": [...]} before trials are submitted, {"stop": [...]} for trials
-                         a stopping run cancelled
+      journal.jsonl      append-only: {"after": n_told, "n": n, "ids": [...]} per ask (with
+                         "run": true when its trials are submitted at once), {"run": [...]} before
+                         other trials are submitted, {"stop": [...]} for trials a stopping run
+                         cancelled
       state.pkl          algorithm + runner state (atomic: tmp + rename), written periodically
       checkpoints/       model states for budget continuation / PBT
       faults/            which trial a process ran when a fatal signal killed it (faulthandler)
@@ -43,6 +44,8 @@ from evoautodl.errors import RunDirError
 from evoautodl.log import LOG_NAME, read_meta, trim_partial_line
 
 __all__ = ["RUN_FILES", "RunDir"]
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 STATE_NAME = "state.pkl"
 JOURNAL_NAME = "journal.jsonl"
@@ -237,15 +240,19 @@ class RunDir:
             self.open_journal()
         assert self._journal is not None
         try:
-            self._journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            self._journal.write(_dumps(entry) + "\n")
             self._journal.flush()
         except OSError as exc:
             raise RunDirError(f"cannot write the journal in {self.path}: {exc.strerror or exc}") from exc
         self.n_journal += 1
 
-    def journal_ask(self, after: int, n: int, ids: list[int]) -> None:
-        """Record an ask: after ``after`` told results, ``ask(n)`` returned these trial ids."""
-        self._journal_write({"after": after, "n": n, "ids": ids})
+    def journal_ask(self, after: int, n: int, ids: list[int], run: bool = False) -> None:
+        """Record an ask: after ``after`` told results, ``ask(n)`` returned these trial ids.
+
+        ``run``: the trials are submitted right away (the "run" mark in the same line).
+        """
+        self._journal_write({"after": after, "n": n, "ids": ids, "run": True} if run else
+                            {"after": after, "n": n, "ids": ids})
 
     def journal_run(self, ids: list[int]) -> None:
         """Record that these trials are about to be submitted (an attempt each)."""

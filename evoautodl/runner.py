@@ -200,8 +200,9 @@ class Runner:
             except AlgorithmError:
                 self._healthy = False
                 raise
-            if trials and self.dir is not None:
-                self.dir.journal_ask(self._log.n_lines if self._log else 0, n, [t.trial_id for t in trials])
+            if trials and self.dir is not None:  # the ask, and the "run" mark of its trials (submitted next)
+                self.dir.journal_ask(self._log.n_lines if self._log else 0, n, [t.trial_id for t in trials],
+                                     run=True)
         return trials
 
     # ------------------------------------------------------------------ loop
@@ -225,8 +226,9 @@ class Runner:
             total += t.budget_epochs - (parse_checkpoint_budget(t.resume_from or "") or 0.0)
         return total
 
-    def _submit(self, trials: list[Trial]) -> None:
-        if self.dir is not None:
+    def _submit(self, trials: list[Trial], marked: bool = False) -> None:
+        """Submit; the journal's "run" mark comes first (``marked``: the ask's journal line carried it)."""
+        if self.dir is not None and not marked:
             self.dir.journal_run([t.trial_id for t in trials])  # an attempt each, should the run die now
         for t in trials:
             self._running[t.trial_id] = t
@@ -339,7 +341,7 @@ class Runner:
                 if n > 0:
                     trials = self._ask(n)
                     if trials:
-                        self._submit(trials)
+                        self._submit(trials, marked=True)
                 if self.backend.n_running == 0:
                     stopped_by = self._why_stopped(n)
                     break

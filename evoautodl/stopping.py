@@ -16,12 +16,11 @@ after it).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,17 +90,18 @@ class StopSignals:
             signal.signal(sig, old)
         self._old.clear()
 
-    @contextlib.contextmanager
-    def critical(self) -> Iterator[None]:
-        """A block a second Ctrl-C does not interrupt (it aborts right after the block)."""
+    def critical(self) -> StopSignals:
+        """``with signals.critical():`` a block a second Ctrl-C does not interrupt (it aborts right after)."""
+        return self
+
+    def __enter__(self) -> None:
         self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if self._depth == 0 and self._abort_pending:
-                self._abort_pending = False
-                raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._abort_pending:
+            self._abort_pending = False
+            raise KeyboardInterrupt
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.stop.is_set() and signum == signal.SIGINT:

@@ -159,7 +159,6 @@ BASE = {"seed": 0, "workload": {"type": "synthetic", "max_budget": 27}, "algorit
     ("stop", "max_epochs", math.nan, "stop.max_epochs: must be a finite number"),
     ("stop", "max_time_s", math.inf, "stop.max_time_s: must be a finite number"),
     ("backend", "timeout_s", math.nan, "backend.timeout_s: must be a finite number"),
-    ("backend", "timeout_s", -1, "backend.timeout_s: must be > 0"),
     ("run", "checkpoint_interval_s", math.nan, "run.checkpoint_interval_s: must be a finite number"),
     ("run", "grace_s", -5, "run.grace_s: must be >= 0"),
     ("run", "max_trial_attempts", 0, "run.max_trial_attempts: must be > 0"),

@@ -1,12 +1,15 @@
 """Stopping an evaluation that runs in this process: the per-trial timeout and a stopping run's grace.
 
 The serial and simulated backends evaluate in the runner's own process, so a
-hung trial would hold the run forever. `Alarm` arms ``SIGALRM`` only while an
-evaluation runs and only when a limit applies (no signal, no system call
-otherwise)::
+hung trial would hold the run forever. `Alarm` uses ``SIGALRM`` only while an
+evaluation runs and only when a limit applies (otherwise it costs two
+attribute writes per trial, no system call)::
 
-    with alarm.guard(timeout_s):          # TIMEOUT once timeout_s passed
+    alarm.start(timeout_s)                # TIMEOUT once timeout_s passed (None: no limit)
+    try:
         evaluate(...)
+    finally:
+        alarm.end()
     alarm.stop_after(grace_s)             # from the runner's SIGTERM/SIGINT handler:
                                           # CANCELLED once grace_s passed
 
@@ -20,12 +23,10 @@ threads the alarm does nothing.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from evoautodl.records import Result, Status, Trial
@@ -59,28 +60,23 @@ class Alarm:
         self.stop_at = math.inf
         self.grace_s = 0.0
         self._old: Any = None
+        self._installed = False
 
-    @property
-    def usable(self) -> bool:
-        return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-
-    @contextlib.contextmanager
-    def guard(self, timeout_s: float | None = None) -> Iterator[None]:
-        """Run the block under the limits: raises `TrialInterrupted` inside it when one passes."""
-        if not self.usable:
-            yield
-            return
+    def start(self, timeout_s: float | None = None) -> None:
+        """An evaluation begins: arm the limits that apply."""
         self.timeout_s = timeout_s
         self.deadline = time.monotonic() + timeout_s if timeout_s else math.inf
-        self._old = signal.signal(signal.SIGALRM, self._handler)
         self.active = True
-        try:
+        if timeout_s or self.stop_at < math.inf:
             self._arm()
-            yield
-        finally:
-            self.active = False
+
+    def end(self) -> None:
+        """The evaluation is over (finished, failed or interrupted): disarm."""
+        self.active = False
+        if self._installed:
             signal.setitimer(signal.ITIMER_REAL, 0.0)
             signal.signal(signal.SIGALRM, self._old if self._old is not None else signal.SIG_DFL)
+            self._installed = False
 
     def stop_after(self, grace_s: float) -> None:
         """Cancel the running evaluation (and any later one) once ``grace_s`` seconds have passed."""
@@ -90,6 +86,11 @@ class Alarm:
             self._arm()
 
     def _arm(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+            return
+        if not self._installed:
+            self._old = signal.signal(signal.SIGALRM, self._handler)
+            self._installed = True
         end = min(self.deadline, self.stop_at)
         if math.isfinite(end):
             signal.setitimer(signal.ITIMER_REAL, max(1e-4, end - time.monotonic()))

@@ -88,8 +88,11 @@ class SerialBackend(Backend):
             self._faults.begin(trial.trial_id)
         start = time.time()
         try:
-            with self._alarm.guard(self.timeout_s):
+            self._alarm.start(self.timeout_s)
+            try:
                 return [execute_trial(self.workload, trial, self.context)]
+            finally:
+                self._alarm.end()
         except TrialInterrupted as exc:
             return [interrupted_result(trial, exc, self.context, start)]
 

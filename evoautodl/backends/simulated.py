@@ -75,8 +75,11 @@ class SimulatedBackend(Backend):
         worker = heapq.heappop(self._free)
         t0 = time.time()
         try:
-            with self._alarm.guard(self.timeout_s):
+            self._alarm.start(self.timeout_s)
+            try:
                 result = execute_trial(self.workload, trial, self.context)
+            finally:
+                self._alarm.end()
         except TrialInterrupted as exc:
             result = interrupted_result(trial, exc, self.context, t0)
         start = self._clock
