@@ -193,10 +193,7 @@ def _run(exp: Any, rd: Any, args: argparse.Namespace, resume: bool, world_size: 
                              meta={"name": exp.name, "world_size": world_size, "experiment": fixed}).run()
         code = 0
     finally:
-        if hasattr(backend, "exit_code"):
-            backend.shutdown(exit_code=code)  # MPI: the job's exit code should a worker have to be aborted
-        else:
-            backend.shutdown()
+        backend.shutdown(exit_code=code)  # MPI: the job's exit code should a worker have to be aborted
     return summary
 
 

@@ -115,3 +115,17 @@ def test_bad_device_under_mpiexec_is_refused_by_rank_0_before_the_run_directory(
     lines = _error_lines(err)
     assert len(lines) == 1 and "backend.devices" in lines[0] and "Traceback" not in err, err[-3000:]
     assert not run.exists()
+
+
+@pytest.mark.slow
+def test_sigkill_stress_short(tmp_path: Path) -> None:
+    """The benchmark's SIGKILL stress, short: kills at random moments, then every trial logged exactly once."""
+    import subprocess
+
+    script = TESTS.parent / "experiments" / "bench" / "sigkill_stress.py"
+    done = subprocess.run([sys.executable, str(script), "--workload", "sleep", "--kills", "2", "--evaluations", "30",
+                           "--ranks", "3", "--algorithms", "asha_ea", "--seed", "3", "--keep", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    row = next(line.split() for line in done.stdout.splitlines() if line.startswith("asha_ea"))
+    assert row[1:5] == ["0", "30", "30", "0"] and row[5] == "0", done.stdout  # exit, rows, ids, duplicates, missing

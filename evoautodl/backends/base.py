@@ -39,8 +39,12 @@ class Backend(ABC):
         """Block until at least one trial finished; return all finished ones."""
 
     @abstractmethod
-    def shutdown(self) -> None:
-        """Release workers. Running trials are cancelled."""
+    def shutdown(self, exit_code: int | None = None) -> None:
+        """Release workers. Running trials are cancelled.
+
+        ``exit_code``: the job's exit code, should the backend have to end the
+        job itself (the MPI backend's last resort when a worker cannot be stopped).
+        """
 
     def now(self) -> float:
         """The backend's clock in seconds (wall time unless simulated)."""

@@ -105,7 +105,7 @@ class SerialBackend(Backend):
         self._queue.clear()
         return out
 
-    def shutdown(self) -> None:
+    def shutdown(self, exit_code: int | None = None) -> None:
         self._queue.clear()
         if self._faults is not None:
             self._faults.close()

@@ -113,5 +113,5 @@ class SimulatedBackend(Backend):
         self._free = list(range(1, self.n_workers + 1))
         return out
 
-    def shutdown(self) -> None:
+    def shutdown(self, exit_code: int | None = None) -> None:
         self._events.clear()
