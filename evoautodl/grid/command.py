@@ -97,8 +97,10 @@ def _run(plan: Any, out: Path, args: argparse.Namespace, size: int, rank: int) -
 
     status = plan.status(out)
     todo = [c.index for c, s in zip(plan.cells, status) if s != "complete"]
-    # cheap cells first, then expensive ones; within each, problem by problem as listed
-    todo.sort(key=lambda i: (not plan.cells[i].cheap, i))
+    # cheap cells first, then expensive ones; within each, algorithm by algorithm in file order (put slow
+    # baselines last: a stopped experiment then has every problem for the algorithms it finished)
+    algo_rank = {a.label: k for k, a in enumerate(plan.spec.algorithms)}
+    todo.sort(key=lambda i: (not plan.cells[i].cheap, algo_rank[plan.cells[i].algorithm], i))
     done: Counter[str] = Counter()
     bar = None
     t0 = time.perf_counter()
