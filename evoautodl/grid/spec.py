@@ -176,8 +176,6 @@ def _seeds(raw: Mapping[str, Any]) -> tuple[int, ...]:
 
 
 def _budget(raw: Mapping[str, Any]) -> tuple[str, float]:
-    if "stop" in raw:
-        raise ConfigError("[stop]: a comparison gives its budget once, in [budget] (unit and max), for every cell")
     b = _table(raw, "budget")
     if not b:
         raise ConfigError(f"[budget]: missing (unit = one of {', '.join(BUDGET_UNITS)}; max = the budget per cell)")
@@ -275,6 +273,8 @@ def _algorithms(raw: Mapping[str, Any]) -> tuple[AlgorithmSpec, ...]:
 
 def parse_grid(raw: Mapping[str, Any]) -> GridSpec:
     """Validate the structure of a comparison file (algorithms and workloads are built later)."""
+    if "stop" in raw:
+        raise ConfigError("[stop]: a comparison gives its budget once, in [budget] (unit and max), for every cell")
     _unknown("top level", raw, _TOP)
     name = raw.get("name", "comparison")
     if not isinstance(name, str) or not name:
