@@ -15,6 +15,7 @@ problem, algorithm, fidelity, seed or budget changed is refused with the keys th
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import platform
@@ -74,15 +75,23 @@ class CellPlan:
         return [read_cell_state(out / c.path).get("status", "missing") for c in self.cells]
 
 
-def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
-    """Python, platform and installed package versions (None: not installed); imports nothing."""
+@functools.lru_cache(maxsize=16)
+def _versions(extra: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
     out: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in (*_BASE_PACKAGES, *extra):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
-    return out
+    return tuple(out.items())
+
+
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Python, platform and installed package versions (None: not installed); imports nothing.
+
+    Read once per process (package metadata is slow to parse and does not change while it runs).
+    """
+    return dict(_versions(tuple(extra)))
 
 
 def fixed_part(config: dict[str, Any]) -> dict[str, Any]:

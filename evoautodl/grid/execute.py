@@ -23,7 +23,7 @@ from typing import Any
 
 from evoautodl.grid.cells import Cell, cell_started, fixed_part, read_cell_state, write_cell_state
 
-__all__ = ["CellReport", "run_cell"]
+__all__ = ["CellReport", "WorkloadCache", "run_cell"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,33 @@ class CellReport:
     epochs_trained: float = 0.0
     stopped_by: str = ""
     error: str = ""
+
+
+class WorkloadCache:
+    """The last few set-up workloads of cheap cells in this process, by their ``[workload]`` table.
+
+    Consecutive cells of one problem (its seeds, its algorithms) reuse the workload object
+    instead of loading the surrogate model again; only cheap workloads (surrogate,
+    synthetic: stateless between evaluations) are cached.
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: dict[str, Any] = {}
+
+    def reuse(self, exp: Any) -> Any:
+        """``exp`` with the cached workload of the same table, if any (the new one is cached otherwise)."""
+        import dataclasses
+        import json
+
+        key = json.dumps(exp.config.get("workload"), sort_keys=True, default=str)
+        if key in self._items:
+            self._items[key] = self._items.pop(key)  # most recently used last
+            return dataclasses.replace(exp, workload=self._items[key])
+        self._items[key] = exp.workload
+        while len(self._items) > self.size:
+            self._items.pop(next(iter(self._items)))
+        return exp
 
 
 def _make_backend(exp: Any, checkpoint_dir: Path, comm: Any) -> tuple[Any, bool]:
@@ -72,7 +99,7 @@ def _expensive_backend_table(problem_backend: dict[str, Any], comm: Any) -> dict
 
 def run_cell(out: Path, cell: Cell, config: dict[str, Any], *, base_dir: str, rank: int = 0, comm: Any = None,
              problem_backend: dict[str, Any] | None = None, packages: tuple[str, ...] = (),
-             on_result: Any = None) -> CellReport:
+             on_result: Any = None, workloads: WorkloadCache | None = None) -> CellReport:
     """Run (or restart / resume) one cell; never raises for a failing cell.
 
     Args:
@@ -84,6 +111,7 @@ def run_cell(out: Path, cell: Cell, config: dict[str, Any], *, base_dir: str, ra
         problem_backend: the problem's backend settings (timeouts, devices) for expensive cells.
         packages: extra distributions whose versions ``cell.json`` records (a baseline's library).
         on_result: called after every logged result (the coordinator serves requests from it).
+        workloads: this process's cache of set-up cheap workloads (None: build each cell's own).
     """
     from evoautodl.experiment import parse_experiment
     from evoautodl.rundir import RunDir
@@ -109,6 +137,8 @@ def run_cell(out: Path, cell: Cell, config: dict[str, Any], *, base_dir: str, ra
         import tomli_w
 
         exp = parse_experiment(cfg, base_dir=base_dir)
+        if cell.cheap and workloads is not None:
+            exp = workloads.reuse(exp)
         if not resume:
             rd.create()
         (cdir / "config.toml").write_text(tomli_w.dumps(exp.config))

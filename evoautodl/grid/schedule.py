@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evoautodl.grid.cells import CellPlan
-from evoautodl.grid.execute import CellReport, run_cell
+from evoautodl.grid.execute import CellReport, WorkloadCache, run_cell
 
 __all__ = ["GridSignals", "run_cells_mpi", "run_cells_serial"]
 
@@ -74,10 +74,10 @@ def _problem_backend(plan: CellPlan, index: int) -> dict[str, Any]:
 
 
 def _run(plan: CellPlan, out: Path, index: int, rank: int, comm: Any = None,
-         on_result: Callable[[Any], None] | None = None) -> CellReport:
+         on_result: Callable[[Any], None] | None = None, workloads: WorkloadCache | None = None) -> CellReport:
     return run_cell(out, plan.cells[index], plan.configs[index], base_dir=plan.base_dir, rank=rank, comm=comm,
                     problem_backend=_problem_backend(plan, index), packages=_packages(plan, index),
-                    on_result=on_result)
+                    on_result=on_result, workloads=workloads)
 
 
 def _stopping(report: CellReport, signals: GridSignals) -> bool:
@@ -88,11 +88,12 @@ def _stopping(report: CellReport, signals: GridSignals) -> bool:
 
 def run_cells_serial(plan: CellPlan, out: Path, todo: list[int], on_done: Callable[[CellReport], None]) -> bool:
     """Run ``todo`` (cell indices) one after the other; False when a signal stopped the grid."""
+    workloads = WorkloadCache()
     with GridSignals() as signals:
         for i in todo:
             if signals.stop.is_set():
                 return False
-            report = _run(plan, out, i, 0)
+            report = _run(plan, out, i, 0, workloads=workloads)
             on_done(report)
             if _stopping(report, signals):
                 return False
@@ -166,6 +167,7 @@ def _cheap_phase(comm: Any, MPI: Any, plan: CellPlan, out: Path, todo: list[int]
 
     rank, size = comm.Get_rank(), comm.Get_size()
     backoff = Backoff(max_s=20e-3)
+    workloads = WorkloadCache()
     if rank == 0:
         coord = _Coordinator(comm, MPI, plan, todo, list(range(1, size)), on_done, signals)
         while True:
@@ -173,7 +175,7 @@ def _cheap_phase(comm: Any, MPI: Any, plan: CellPlan, out: Path, todo: list[int]
             i = coord.take()
             if i is None:
                 break
-            report = _run(plan, out, i, 0, on_result=coord.serve)
+            report = _run(plan, out, i, 0, on_result=coord.serve, workloads=workloads)
             on_done(report)
             _stopping(report, signals)
         coord.finish(backoff)
@@ -186,7 +188,7 @@ def _cheap_phase(comm: Any, MPI: Any, plan: CellPlan, out: Path, todo: list[int]
         if job is None:
             return
         i = job[0]
-        report = _run(plan, out, i, rank) if not signals.stop.is_set() else None
+        report = _run(plan, out, i, rank, workloads=workloads) if not signals.stop.is_set() else None
         if report is not None:
             _stopping(report, signals)
 
