@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
+import warnings
 from typing import Any
 
 from evoautodl.baselines.base import LibraryAlgorithm, config_to_genome
@@ -73,10 +74,12 @@ class DEHBLibrary(LibraryAlgorithm):
         before = set(logger._core.handlers)  # DEHB adds a file sink per optimizer; it is removed below
         tmp = tempfile.mkdtemp(prefix="evoautodl-dehb-")
         try:
-            dehb = DEHB(cs=cs, min_fidelity=self.ladder.budgets[0], max_fidelity=self.ladder.max_budget,
-                        eta=self.ladder.eta, n_workers=1, seed=self.seed, output_path=tmp, save_freq="end",
-                        mutation_factor=self.mutation_factor, crossover_prob=self.crossover_prob,
-                        strategy=self.strategy)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                dehb = DEHB(cs=cs, min_fidelity=self.ladder.budgets[0], max_fidelity=self.ladder.max_budget,
+                            eta=self.ladder.eta, n_workers=1, seed=self.seed, output_path=tmp, save_freq="end",
+                            mutation_factor=self.mutation_factor, crossover_prob=self.crossover_prob,
+                            strategy=self.strategy)
         finally:
             for handler in set(logger._core.handlers) - before:
                 logger.remove(handler)
@@ -84,6 +87,11 @@ class DEHBLibrary(LibraryAlgorithm):
         return dehb
 
     def _apply(self, op: str, args: tuple[Any, ...]) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # DEHB 0.1.1 calls ConfigSpace 0.x names
+            return self._apply_quietly(op, args)
+
+    def _apply_quietly(self, op: str, args: tuple[Any, ...]) -> Any:
         dehb = self.lib
         if op == "ask":
             job = dehb.ask()
