@@ -237,3 +237,22 @@ def test_lcbench_reference_matches_the_documented_oracle(tmp_path: Path) -> None
     # best val_error at 52 epochs of 20,000 uniform configs (seed 0), as experiments/bench recorded it
     assert grid["problems"]["lcb"]["reference_objective"] == pytest.approx(0.0038235, abs=1e-6)
     assert grid["problems"]["lcb"]["max_budget"] == 52 and grid["problems"]["lcb"]["objective"] == "val_error"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EVOAUTODL_YAHPO_DATA"), reason="needs the LCBench surrogate files "
+                    "(set EVOAUTODL_YAHPO_DATA)")
+def test_the_small_comparison_runs_from_one_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import importlib.util
+
+    for lib in ("optuna", "dehb"):
+        if importlib.util.find_spec(lib) is None:
+            pytest.skip(f"{lib} is not installed (pip install evoautodl[baselines])")
+    exp = Path(__file__).resolve().parents[1] / "experiments" / "comparison" / "small.toml"
+    assert _run(exp, tmp_path / "small") == 0
+    assert "cells         : 63 (complete 63)" in capsys.readouterr().out
+    grid = json.loads((tmp_path / "small" / "grid.json").read_text())
+    assert set(grid["problems"]) == {"lcbench-3945", "lcbench-7593", "synthetic"}
+    for cell in grid["cells"]:
+        df = load_run(tmp_path / "small" / cell["path"])
+        assert 1040 <= df["epochs_trained"].sum() < 1040 + 52
