@@ -166,7 +166,7 @@ def test_a_changed_configuration_is_refused(tmp_path: Path, capsys: pytest.Captu
 BAD = [
     ("seeds = [0, 1]", "seeds = []", "seeds: the list is empty; give at least one seed"),
     ("[algorithms.random]", "[algorithms.random]\n[algorithms.nope]",
-     "problems.syn x algorithms.nope: unknown algorithm 'nope'"),
+     "algorithms.nope: unknown algorithm 'nope'; evoautodl's: random, ga"),
     ('type = "synthetic"', 'type = "synthtic"', "problems.syn: workload.type: unknown workload 'synthtic'"),
     ("[budget]", "[stop]\nmax_epochs = 10\n[budget]", "[stop]: a comparison gives its budget once, in [budget]"),
     ('unit = "epochs"', 'unit = "epochs"\nmax_evaluations = 10', "budget.max_evaluations: conflicting budgets"),

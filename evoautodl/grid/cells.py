@@ -135,8 +135,13 @@ def cell_started(cell: Cell, config: dict[str, Any], attempt: int, rank: int, ex
 
 def _resolve_algorithm(a: AlgorithmSpec) -> tuple[str, tuple[str, ...]]:
     """(name for [algorithm], the libraries it needs) for a project algorithm, a baseline or module:Class."""
+    from evoautodl.algorithms import ALGORITHM_SPECS, available_algorithms
     from evoautodl.baselines import BASELINES, require_baseline
 
+    if a.name not in BASELINES and a.name not in ALGORITHM_SPECS and ":" not in a.name:
+        raise ConfigError(f"algorithms.{a.label}: unknown algorithm {a.name!r}; evoautodl's: "
+                          f"{', '.join(available_algorithms())}; baselines: {', '.join(BASELINES)}; "
+                          "or your own 'module:Class'")
     if a.name in BASELINES:
         require_baseline(a.name, where=f"algorithms.{a.label}")
         return BASELINES[a.name].target, BASELINES[a.name].packages
