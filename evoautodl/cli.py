@@ -60,8 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="summarise a run directory")
     s.add_argument("run_dir")
     s.add_argument("--top", type=int, default=5, help="show the best N trials")
-    a = sub.add_parser("analyze", help="draw a run's figures into RUN_DIR/figures and print budget correlations")
-    a.add_argument("run_dir")
+    a = sub.add_parser("analyze", help="figures (RUN/figures) and a report (RUN/report.md) of one or more runs")
+    a.add_argument("run_dir", nargs="+")
+    a.add_argument("--out", help="folder of the report comparing several runs (default: ./evoautodl-analysis)")
+    a.add_argument("--no-importance", dest="importance", action="store_false",
+                   help="skip the random-forest analyses (fANOVA, LPI, importance across budgets, partial dependence)")
+    a.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
     return p
 
 
@@ -229,21 +234,14 @@ def _show(run_dir: Path, top: int) -> int:
     return 0
 
 
-def _analyze(run_dir: Path) -> int:
-    from evoautodl.analysis import budget_correlation
-    from evoautodl.analysis.plots import save_figures
-    from evoautodl.log import load_run
+def _analyze(args: argparse.Namespace) -> int:
+    from evoautodl.analysis.report import analyze_runs
 
-    df = load_run(run_dir)
-    if df.empty:
-        print(f"{run_dir}: no evaluations yet")
-        return 0
-    corr = budget_correlation(df)
-    if not corr.empty:
-        print("Kendall tau between budgets (individuals evaluated at both):")
-        print(corr.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
-    for path in save_figures(df, run_dir / "figures"):
-        print(f"wrote {path}")
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    for report in analyze_runs(args.run_dir, args.out, importance=args.importance, progress=progress):
+        print(f"wrote {report.path} ({len(report.figures)} figures)")
+        for title, finding in report.findings:
+            print(f"  {title}: {finding}")
     return 0
 
 
@@ -266,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             return _show(Path(args.run_dir), args.top)
         if args.command == "analyze":
-            return _analyze(Path(args.run_dir))
+            return _analyze(args)
         if args.command == "run":
             from evoautodl.experiment import read_experiment_file
 
