@@ -42,9 +42,12 @@ def curve_matrix(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     Returns a DataFrame indexed by ``trial_id`` with one column per epoch
     (1, 2, ...; NaN past a trial's budget), the curve of ``metric`` (default:
     the objective). An individual logged at several budgets (promotions)
-    gives one row per trial; its longest curve contains the shorter ones.
+    counts once, with its longest curve (which contains the shorter ones).
     """
     ok = ok_trials(df)
+    if "individual_id" in ok.columns:
+        ok = ok.sort_values("budget_epochs", kind="stable").drop_duplicates("individual_id", keep="last")
+        ok = ok.sort_values("trial_id", kind="stable")
     if ok.empty:
         raise AnalysisError("no OK trial, so no learning curve")
     key = curve_metric(ok, metric)

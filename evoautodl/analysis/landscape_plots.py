@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evoautodl.analysis.plots import axes, use_log_scale
+from evoautodl.analysis.plots import axes, log_axis, use_log_scale
 from evoautodl.space import GeneKind, SearchSpace
 
 __all__ = ["plot_diversity", "plot_importance", "plot_importance_by_budget", "plot_operator_success",
@@ -20,11 +20,20 @@ __all__ = ["plot_diversity", "plot_importance", "plot_importance_by_budget", "pl
 def plot_importance(table: pd.DataFrame, ax: Any = None, title: str = "fANOVA importance", top: int = 12) -> Any:
     """Horizontal bars of importance with the std over trees (a fanova or lpi table)."""
     ax = axes(ax)
-    t = table.head(top).iloc[::-1]
-    ax.barh(t["hyperparameter"], t["importance"], xerr=t["std"], color="tab:blue", alpha=0.8, capsize=3)
+    t = table.head(top) if "order" not in table.columns else pd.concat(
+        [table[table["order"] == 1].head(top), table[table["order"] == 2].head(4)])
+    t = t.iloc[::-1]
+    colours = ["tab:orange" if o == 2 else "tab:blue" for o in t.get("order", pd.Series(1, index=t.index))]
+    ax.barh(t["hyperparameter"], t["importance"], xerr=t["std"], color=colours, alpha=0.85, capsize=3,
+            error_kw={"elinewidth": 0.9, "alpha": 0.6})
     ax.set_xlabel("fraction of variance explained (error bar: std over trees)")
-    ax.set_xlim(0, max(1e-9, float((t["importance"] + t["std"]).max()) * 1.1))
-    ax.set_title(title)
+    ax.set_xlim(0, max(1e-9, float((t["importance"] + t["std"]).max()) * 1.05))
+    if "order" in table.columns and (table["order"] == 2).any():
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:blue", label="main effect"), Patch(color="tab:orange", label="pair")],
+                  fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return ax
 
@@ -43,9 +52,8 @@ def plot_importance_by_budget(table: pd.DataFrame, ax: Any = None, top: int | No
     steps = sorted(table["step"].unique())
     for name in names:
         t = table[table["hyperparameter"] == name].sort_values("step")
-        line, = ax.plot(t["step"], t["importance"], marker="o", ms=4, lw=1.8, label=name)
-        ax.fill_between(t["step"], (t["importance"] - t["std"]).clip(lower=0), t["importance"] + t["std"],
-                        color=line.get_color(), alpha=0.15, lw=0)
+        ax.errorbar(t["step"], t["importance"], yerr=t["std"], marker="o", ms=4, lw=1.8, capsize=2,
+                    elinewidth=0.8, label=name)
     if len(steps) > 1 and by != "generation" and steps[0] > 0 and steps[-1] / steps[0] >= 4:
         from matplotlib.ticker import NullFormatter, NullLocator
 
@@ -56,7 +64,7 @@ def plot_importance_by_budget(table: pd.DataFrame, ax: Any = None, top: int | No
     unit = {"epoch": "epoch (all configurations, from the learning curves)",
             "budget": "budget (epochs; each rung's own trials)", "generation": "generation"}[by]
     ax.set_xlabel(unit)
-    ax.set_ylabel("fANOVA importance (fraction of variance)")
+    ax.set_ylabel("fANOVA importance (fraction of variance)\nerror bar: std over trees", fontsize=9)
     ax.set_ylim(bottom=0)
     ax.set_title(f"hyperparameter importance by {by}")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -80,7 +88,7 @@ def plot_partial_dependence(pdp: pd.DataFrame, name: str, space: SearchSpace, ax
         ax.plot(x, t["mean"], lw=2)
         ax.fill_between(x, t["mean"] - t["std"], t["mean"] + t["std"], alpha=0.25, lw=0)
         if h.log:
-            ax.set_xscale("log")
+            log_axis(ax)
     ax.set_xlabel(f"{name}{' (log scale)' if h.log else ''}")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -153,7 +161,10 @@ def plot_portfolio(loo: pd.DataFrame, ax: Any = None) -> Any:
 def plot_diversity(table: pd.DataFrame, ax: Any = None) -> Any:
     """Population diversity (mean pairwise mixed distance) per generation or window of births."""
     ax = axes(ax)
+    from matplotlib.ticker import MaxNLocator
+
     ax.plot(table["step"], table["diversity"], marker="o", ms=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     group = str(table["group"].iloc[0]) if len(table) else "generation"
     ax.set_xlabel(group if group == "generation" else "window of births (in trial order)")
     ax.set_ylabel("mean pairwise distance (0-1, Gower)")

@@ -27,7 +27,7 @@ def _grid(space: SearchSpace, name: str, n_points: int) -> np.ndarray:
     k = h.n_levels
     if h.kind in (GeneKind.CATEGORICAL, GeneKind.ORDINAL) or 0 < k <= n_points:
         return (np.arange(k) + 0.5) / k
-    return np.linspace(0.0005, 0.9995, n_points)
+    return np.linspace(0.0, 1.0, n_points)
 
 
 def partial_dependence(forest: Forest, space: SearchSpace, names: Sequence[str] | None = None,

@@ -19,7 +19,7 @@ from evoautodl.analysis.frame import is_virtual_time, objective_label, ok_trials
 from evoautodl.analysis.summaries import best_by_budget, hypervolume_trace, incumbent_trace, pareto_front
 
 __all__ = ["axes", "plot_budget_correlation", "plot_hypervolume", "plot_incumbent", "plot_learning_curves",
-           "plot_objective_by_budget", "plot_pareto", "use_log_scale"]
+           "plot_objective_by_budget", "plot_pareto", "log_axis", "use_log_scale"]
 
 
 def axes(ax: Any = None, size: tuple[float, float] = (6.4, 4.2)) -> Any:
@@ -36,6 +36,17 @@ def use_log_scale(values: Any, ratio: float = 30.0) -> bool:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return bool(len(v)) and v.min() > 0 and v.max() / v.min() > ratio
+
+
+def log_axis(ax: Any, axis: str = "x") -> None:
+    """Log scale with plain labels at 1, 2, 5 x 10^k and no minor labels (they overlap on short ranges)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
 
 
 def _budget_ticks(ax: Any, budgets: list[float], axis: str = "x") -> None:
@@ -125,25 +136,29 @@ def plot_objective_by_budget(df: pd.DataFrame, ax: Any = None) -> Any:
     return ax
 
 
-def plot_budget_correlation(data: pd.DataFrame, ax: Any = None, min_pairs: int = 5) -> Any:
+def plot_budget_correlation(data: pd.DataFrame, ax: Any = None, min_pairs: int | None = None) -> Any:
     """Kendall tau between budgets as a lower-triangular heat map.
 
     ``data`` is a correlation table (:func:`evoautodl.analysis.budget_correlation`
     or :func:`~evoautodl.analysis.curve_correlation`) or a run (its promoted pairs are
     used). Each cell shows tau, ``*`` when p < 0.05, and the number of shared
-    configurations; blank cells are pairs with fewer than ``min_pairs`` shared configurations.
+    configurations; blank cells are pairs with fewer than ``min_pairs`` shared configurations
+    (default: the table's own threshold, 5 for a run).
     """
     ax = axes(ax, (6.4, 5.2))
-    corr = data if "kendall_tau" in data.columns else budget_correlation(data, min_pairs=min_pairs, n_boot=0)
-    budgets = sorted(set(corr["budget_low"]) | set(corr["budget_high"]))
+    if "kendall_tau" in data.columns:
+        corr = data
+    else:
+        corr = budget_correlation(data, min_pairs=5 if min_pairs is None else min_pairs, n_boot=0)
+    min_pairs = corr.attrs.get("min_pairs", 5) if min_pairs is None else min_pairs
+    budgets = sorted(set(corr["budget_low"]) | set(corr["budget_high"]) | set(corr.attrs.get("budgets", [])))
     k = len(budgets)
     m = np.full((k, k), np.nan)
     for r in corr.itertuples(index=False):
         m[budgets.index(r.budget_high), budgets.index(r.budget_low)] = r.kendall_tau
     import matplotlib as mpl
 
-    cmap = mpl.colormaps["RdBu_r"].copy()
-    cmap.set_bad("white")
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_invalid(m), vmin=-1, vmax=1, cmap=cmap)
     labels = [f"{b:g}" for b in budgets]
     ax.set_xticks(range(k), labels)
@@ -190,16 +205,22 @@ def plot_learning_curves(df: pd.DataFrame, ax: Any = None, metric: str | None = 
     if len(order) > max_curves:
         keep = np.unique(np.r_[0, np.round(np.linspace(0, len(order) - 1, max_curves - 1)).astype(int)])
         order = order[keep]
-    norm = mpl.colors.Normalize(vmin=last.min(), vmax=last.quantile(0.95) if len(last) > 1 else last.max() + 1)
-    cmap = mpl.colormaps["viridis"]
     epochs = m.columns.to_numpy()
+    budgets = longest.set_index("trial_id")["budget_epochs"]
+    if budgets.nunique() > 1:  # multi-fidelity: colour by the budget each individual reached
+        norm = mpl.colors.LogNorm(vmin=budgets.min(), vmax=budgets.max())
+        colour, what = budgets, "budget reached (epochs)"
+    else:
+        norm = mpl.colors.Normalize(vmin=last.min(), vmax=last.quantile(0.95) if len(last) > 1 else last.max() + 1)
+        colour, what = last, "final value"
+    cmap = mpl.colormaps["viridis"]
     for tid in order[::-1]:
-        ax.plot(epochs, m.loc[tid].to_numpy(), lw=0.7, alpha=0.5, color=cmap(norm(last[tid])))
+        ax.plot(epochs, m.loc[tid].to_numpy(), lw=0.7, alpha=0.5, color=cmap(norm(colour[tid])))
     best = order[0]
     ax.plot(epochs, m.loc[best].to_numpy(), lw=2.2, color="black", label=f"best (trial {best})")
     if log_y if log_y is not None else use_log_scale(m.to_numpy(), ratio=20.0):
         ax.set_yscale("log")
-    ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="final value")
+    ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=what)
     ax.set_xlabel("epoch")
     ax.set_ylabel(objective_label(df) if metric is None else metric)
     ax.set_title(f"learning curves of {len(order)} configurations")
