@@ -24,13 +24,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from evoautodl import load_run  # noqa: E402
-from evoautodl.algorithms import get_algorithm  # noqa: E402
-from evoautodl.analysis import (  # noqa: E402
+from evoautodl import load_run
+from evoautodl.algorithms import get_algorithm
+from evoautodl.analysis import (
     curve_correlation,
     curve_matrix,
     dispersion,
@@ -42,11 +41,11 @@ from evoautodl.analysis import (  # noqa: E402
     performance_table,
     survivor_bias,
 )
-from evoautodl.analysis import landscape_plots as lp  # noqa: E402
-from evoautodl.analysis.sections import markdown_table  # noqa: E402
-from evoautodl.backends.serial import SerialBackend  # noqa: E402
-from evoautodl.runner import Runner, StopCriteria  # noqa: E402
-from evoautodl.workloads.lcbench import LCBENCH_TASK_IDS, LCBenchSurrogate  # noqa: E402
+from evoautodl.analysis import landscape_plots as lp
+from evoautodl.analysis.sections import markdown_table
+from evoautodl.backends.serial import SerialBackend
+from evoautodl.runner import Runner, StopCriteria
+from evoautodl.workloads.lcbench import LCBENCH_TASK_IDS, LCBenchSurrogate
 
 HERE = Path(__file__).resolve().parent
 EPOCHS = [1, 2, 4, 8, 16, 32, 52]

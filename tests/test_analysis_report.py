@@ -118,7 +118,7 @@ def test_correlation_heat_map_explains_itself(asha: Path) -> None:
     ax = plot_budget_correlation(budget_correlation(df, n_boot=0, min_pairs=50))
     texts = [t.get_text() for t in ax.texts]
     assert any("n=" in t for t in texts) and any("*" in t for t in texts)
-    note = [t.get_text() for t in ax.texts if "p < 0.05" in t.get_text()][0]
+    note = next(t.get_text() for t in ax.texts if "p < 0.05" in t.get_text())
     assert "blank: fewer than 50 shared configurations" in note
     assert ax.get_xlabel() == "lower budget (epochs)" and ax.get_ylabel() == "higher budget (epochs)"
     assert "Kendall τ" in ax.figure.axes[-1].get_ylabel()  # the colour bar is labelled

@@ -32,13 +32,15 @@ import pandas as pd
 from evoautodl.analysis.curves import curve_matrix, geometric_epochs
 from evoautodl.analysis.frame import ok_trials
 
-__all__ = ["CORRELATION_COLUMNS", "bootstrap_kendall", "budget_correlation", "curve_correlation", "rank_correlation", "survivor_bias"]
+__all__ = ["CORRELATION_COLUMNS", "bootstrap_kendall", "budget_correlation", "curve_correlation", "rank_correlation",
+           "survivor_bias"]
 
 CORRELATION_COLUMNS = ["budget_low", "budget_high", "n_pairs", "kendall_tau", "tau_ci_low", "tau_ci_high",
                        "spearman", "p_value", "source"]
 
 
-_BOOT_MAX_N = 3000  # larger samples bootstrap a random subsample of this size (a wider, conservative interval)
+#: larger samples bootstrap a random subsample of this size (a wider, conservative interval)
+_BOOT_MAX_N = 3000
 
 
 def bootstrap_kendall(a: np.ndarray, b: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
