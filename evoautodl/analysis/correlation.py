@@ -40,7 +40,7 @@ CORRELATION_COLUMNS = ["budget_low", "budget_high", "n_pairs", "kendall_tau", "t
 
 
 #: larger samples bootstrap a random subsample of this size (a wider, conservative interval)
-_BOOT_MAX_N = 3000
+_BOOT_MAX_N = 1500
 
 
 def bootstrap_kendall(a: np.ndarray, b: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:

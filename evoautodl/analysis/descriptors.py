@@ -128,12 +128,12 @@ def dispersion(df: pd.DataFrame, space: SearchSpace, fractions: Sequence[float] 
 def _parent_scores(df: pd.DataFrame) -> pd.DataFrame:
     """Offspring trials with the best (smallest) objective among their parents at the child's budget."""
     ok = ok_trials(df)
-    score = ok.groupby(["individual_id", "budget_epochs"], observed=True)["objective"].min()
-    by_ind = ok.sort_values("budget_epochs").groupby("individual_id")["objective"].last()
+    score = ok.groupby(["individual_id", "budget_epochs"], observed=True)["objective"].min().to_dict()
+    by_ind = ok.sort_values("budget_epochs").groupby("individual_id")["objective"].last().to_dict()
     rows = []
-    for r in df.itertuples(index=False):
+    for r in ok[~ok["operator"].isin(["sample", "promote"])].itertuples(index=False):
         parents = tuple(r.parent_ids) if r.parent_ids is not None else ()
-        if not parents or r.operator in ("sample", "promote") or r.status != "OK" or not np.isfinite(r.objective):
+        if not parents:
             continue
         vals = [score.get((p, r.budget_epochs), by_ind.get(p, np.nan)) for p in parents]
         vals = [v for v in vals if np.isfinite(v)]

@@ -63,6 +63,7 @@ def importance_by_budget(
     method: str = "fanova",
     n_trees: int = 32,
     seed: int = 0,
+    max_trials: int | None = 4000,
     on_step: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """One importance table across budgets, epochs or generations.
@@ -74,6 +75,8 @@ def importance_by_budget(
         epochs: for ``by="epoch"``: the epochs (default about 7, geometric up to the longest curve).
         method: "fanova" (global) or "lpi" (local, around each step's incumbent).
         n_trees, seed: the forests.
+        max_trials: a step with more OK trials fits its forest on a random
+            subsample of this size (seeded); None: all.
         on_step: called after each step (a progress bar's update).
 
     Returns:
@@ -102,6 +105,9 @@ def importance_by_budget(
         raise AnalysisError(f"by must be 'epoch', 'budget', 'generation' or 'auto', got {by!r}")
     tables = []
     for step, configs, y in groups:
+        if max_trials is not None and len(y) > max_trials:
+            pick = np.sort(np.random.default_rng(seed).choice(len(y), max_trials, replace=False))
+            configs, y = configs.iloc[pick], y[pick]
         n = int(np.isfinite(y).sum())
         if n >= MIN_FOREST_TRIALS and np.nanstd(y) > 0:
             t = _one(configs, y, space, method, n_trees, seed)

@@ -8,6 +8,23 @@ import pandas as pd
 __all__ = ["best_by_budget", "hypervolume", "hypervolume_trace", "incumbent_trace", "pareto_front"]
 
 
+def _ok_mask(df: pd.DataFrame) -> np.ndarray:
+    obj = pd.to_numeric(df["objective"], errors="coerce").to_numpy(dtype=float)
+    return (df["status"] == "OK").to_numpy() & np.isfinite(obj)
+
+
+def _best_so_far(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(budgets, best-so-far matrix: rows = trials in log order, columns = budgets, +inf until the first OK)."""
+    budgets = np.array(sorted(df["budget_epochs"].unique()), dtype=float)
+    ok = _ok_mask(df)
+    obj = np.where(ok, pd.to_numeric(df["objective"], errors="coerce").to_numpy(dtype=float), np.inf)
+    b = df["budget_epochs"].to_numpy(dtype=float)
+    best = np.full((len(df), len(budgets)), np.inf)
+    for j, budget in enumerate(budgets):
+        best[:, j] = np.minimum.accumulate(np.where(b == budget, obj, np.inf)) if len(df) else []
+    return budgets, best
+
+
 def incumbent_trace(df: pd.DataFrame) -> pd.DataFrame:
     """The incumbent after every finished trial, in the order results were logged.
 
@@ -16,19 +33,21 @@ def incumbent_trace(df: pd.DataFrame) -> pd.DataFrame:
     ``epochs`` (cumulative epochs actually trained), ``time_s`` (since the first
     trial started), ``budget_epochs`` and ``incumbent``.
     """
-    rows = []
-    best_budget, best = -np.inf, np.inf
-    epochs = 0.0
-    t0 = df["start_time"].min() if len(df) else 0.0
-    for i, r in enumerate(df.itertuples(index=False)):
-        epochs += float(r.epochs_trained)
-        if r.status == "OK" and np.isfinite(r.objective):
-            if r.budget_epochs > best_budget:
-                best_budget, best = r.budget_epochs, r.objective
-            elif r.budget_epochs == best_budget:
-                best = min(best, r.objective)
-        rows.append((i + 1, epochs, r.end_time - t0, best_budget, best))
-    out = pd.DataFrame(rows, columns=["n_evaluations", "epochs", "time_s", "budget_epochs", "incumbent"])
+    n = len(df)
+    budgets, best = _best_so_far(df)
+    ok = _ok_mask(df)
+    b = df["budget_epochs"].to_numpy(dtype=float)
+    top = np.maximum.accumulate(np.where(ok, b, -np.inf)) if n else np.zeros(0)
+    col = np.searchsorted(budgets, np.where(np.isfinite(top), top, budgets[0] if n else 0.0))
+    incumbent = best[np.arange(n), col] if n else np.zeros(0)
+    t0 = df["start_time"].min() if n else 0.0
+    out = pd.DataFrame({
+        "n_evaluations": np.arange(1, n + 1),
+        "epochs": df["epochs_trained"].to_numpy(dtype=float).cumsum(),
+        "time_s": df["end_time"].to_numpy(dtype=float) - t0,
+        "budget_epochs": top,
+        "incumbent": incumbent,
+    })
     return out.replace([np.inf, -np.inf], np.nan)
 
 
@@ -38,15 +57,9 @@ def best_by_budget(df: pd.DataFrame) -> pd.DataFrame:
     Index: cumulative epochs trained; one column per budget (NaN until the
     first OK trial at that budget).
     """
-    budgets = sorted(df["budget_epochs"].unique())
-    best = {b: np.inf for b in budgets}
-    rows, epochs = [], 0.0
-    for r in df.itertuples(index=False):
-        epochs += float(r.epochs_trained)
-        if r.status == "OK" and np.isfinite(r.objective):
-            best[r.budget_epochs] = min(best[r.budget_epochs], r.objective)
-        rows.append([epochs, *(best[b] for b in budgets)])
-    out = pd.DataFrame(rows, columns=["epochs", *budgets]).set_index("epochs")
+    budgets, best = _best_so_far(df)
+    epochs = df["epochs_trained"].to_numpy(dtype=float).cumsum()
+    out = pd.DataFrame(best, columns=list(budgets), index=pd.Index(epochs, name="epochs"))
     return out.replace(np.inf, np.nan)
 
 
