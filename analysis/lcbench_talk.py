@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="*", default=list(LCBENCH_TASK_IDS))
     p.add_argument("--results", type=Path, default=HERE / "results" / "lcbench")
     p.add_argument("--figures", type=Path, default=HERE / "figures")
+    p.add_argument("--recompute", action="store_true", help="recompute the tables already in --results")
     p.add_argument("--show-tasks", nargs=3, default=["3945", "189906", "167168"],
                    help="tasks drawn in the importance-across-epochs figure")
     args = p.parse_args(argv)
@@ -111,16 +112,23 @@ def main(argv: list[str] | None = None) -> int:
 
     # importance across epochs, every task
     t0 = time.time()
-    imp = pd.concat([importance_by_budget(df, space, by="epoch", epochs=EPOCHS, n_trees=32).assign(task=t)
-                     for t, df in dfs.items()], ignore_index=True)
-    imp.to_csv(args.results / "importance_by_epoch.csv", index=False, float_format="%.4f")
+    imp_csv = args.results / "importance_by_epoch.csv"
+    if imp_csv.exists() and not args.recompute:
+        imp = pd.read_csv(imp_csv, dtype={"task": str})
+    else:
+        imp = pd.concat([importance_by_budget(df, space, by="epoch", epochs=EPOCHS, n_trees=32).assign(task=t)
+                         for t, df in dfs.items()], ignore_index=True)
+        imp.to_csv(imp_csv, index=False, float_format="%.4f")
     logger.info("importance across epochs: %.1f s", time.time() - t0)
     fig, axs = plt.subplots(1, 3, figsize=(16, 4.4), sharey=True)
     for ax, task in zip(axs, args.show_tasks):
         lp.plot_importance_by_budget(imp[imp["task"] == task], ax=ax)
         ax.set_title(f"LCBench task {task}")
+        ax.set_ylim(0, 1)
         if ax is not axs[-1]:
             ax.get_legend().remove()
+        if ax is not axs[0]:
+            ax.set_ylabel("")
     fig.tight_layout()
     fig.savefig(args.figures / "lcbench_importance_by_epoch.png", dpi=100)
     plt.close(fig)
@@ -128,9 +136,34 @@ def main(argv: list[str] | None = None) -> int:
     changed = int((top1[1.0] != top1[52.0]).sum())
 
     # budget correlation, every task
-    corr, bias = correlation_tables(dfs)
-    corr.to_csv(args.results / "budget_correlation.csv", index=False, float_format="%.4f")
-    bias.to_csv(args.results / "survivor_bias.csv", index=False, float_format="%.4f")
+    corr_csv, bias_csv = args.results / "budget_correlation.csv", args.results / "survivor_bias.csv"
+    if corr_csv.exists() and bias_csv.exists() and not args.recompute:
+        corr, bias = pd.read_csv(corr_csv, dtype={"task": str}), pd.read_csv(bias_csv, dtype={"task": str})
+    else:
+        corr, bias = correlation_tables(dfs)
+        corr.to_csv(corr_csv, index=False, float_format="%.4f")
+        bias.to_csv(bias_csv, index=False, float_format="%.4f")
+    logger.info("budget correlation: %.1f s", time.time() - t0)
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    taus = corr.set_index("task")[[f"tau_{e}" for e in LOW]]
+    misleads = corr.set_index("task")["low_budget_misleads"].astype(bool)
+    for task, row in taus.iterrows():
+        mis = bool(misleads[task])
+        ax.plot(LOW, row.to_numpy(), color="tab:red" if mis else "0.6", lw=1.2 if mis else 0.8, alpha=0.8)
+    ax.plot([], [], color="tab:red", label=f"low budgets mislead ({int(misleads.sum())} tasks, named in the table)")
+    ax.plot([], [], color="0.6", label=f"they do not ({int((~misleads).sum())} tasks)")
+    ax.plot(LOW, taus.median().to_numpy(), color="black", lw=2.5, label=f"median over {len(taus)} tasks")
+    ax.set_xscale("log")
+    ax.set_xticks(LOW, [str(e) for e in LOW])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("lower budget e (epochs)")
+    ax.set_ylabel("Kendall τ(e, 52), all configurations")
+    ax.set_title("LCBench surrogate: do low budgets rank like 52 epochs? (one line per task)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(args.figures / "lcbench_budget_correlation.png", dpi=100)
+    plt.close(fig)
 
     # descriptors
     desc = []

@@ -99,7 +99,8 @@ def main() -> int:
         wide.columns = ["hyperparameter", *(f"epoch {c:g}" for c in wide.columns[1:])]
         corr = curve_correlation(df, epochs=epochs, n_boot=200)
         corr = corr[corr["budget_high"] == args.epochs].drop(columns=["source"])
-        lines += [f"## {dataset}", "", f"Report: `{run}/report.md` ({len(report.figures)} figures).", "",
+        lines += [f"## {dataset}", "", f"Full report: `{run}/report.md` ({len(report.figures)} figures; run "
+                  "directories are not committed).", "",
                   *(f"- **{t}.** {f}" for t, f in report.findings), "",
                   "Importance across epochs (fANOVA):", "", markdown_table(wide, 2), "",
                   f"Kendall τ against epoch {args.epochs} (every configuration):", "", markdown_table(corr, 3), ""]
@@ -107,6 +108,8 @@ def main() -> int:
                                            float_format="%.4f")
         for name in ("importance_by_budget", "learning_curves", "budget_correlation"):
             shutil.copy(run / "figures" / f"{name}.png", args.results / f"{dataset}_{name}.png")
+    for pdf in (args.results / "cross_dataset" / "figures").glob("*.pdf"):
+        pdf.unlink()  # the committed copy keeps the PNGs only (the runs' own folders have both)
     cross = reports[-1]
     lines += ["## Across datasets", "", *(f"- **{t}.** {f}" for t, f in cross.findings), ""]
     (args.results / "README.md").write_text("\n".join(lines))

@@ -68,3 +68,13 @@ def test_two_objective_run_gets_a_front_and_a_pareto_figure(tmp_path: Path) -> N
     names = {p.name for p in report.figures}
     assert {"pareto.png", "hypervolume.png", "learning_curves.png"} <= names
     assert "objective_by_budget.png" not in names  # a single budget
+
+
+def test_importing_the_analysis_package_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, evoautodl.analysis; "
+            "print(sorted(m for m in ('matplotlib', 'sklearn', 'torch', 'mpi4py') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

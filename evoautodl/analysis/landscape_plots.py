@@ -50,10 +50,11 @@ def plot_importance_by_budget(table: pd.DataFrame, ax: Any = None, top: int | No
     if top is not None:
         names = names[:top]
     steps = sorted(table["step"].unique())
+    palette = sorted(table["hyperparameter"].unique())  # a hyperparameter keeps its colour across figures
     for name in names:
         t = table[table["hyperparameter"] == name].sort_values("step")
         ax.errorbar(t["step"], t["importance"], yerr=t["std"], marker="o", ms=4, lw=1.8, capsize=2,
-                    elinewidth=0.8, label=name)
+                    elinewidth=0.8, label=name, color=f"C{palette.index(name) % 10}")
     if len(steps) > 1 and by != "generation" and steps[0] > 0 and steps[-1] / steps[0] >= 4:
         from matplotlib.ticker import NullFormatter, NullLocator
 
@@ -148,7 +149,8 @@ def plot_portfolio(loo: pd.DataFrame, ax: Any = None) -> Any:
     ax.plot(k, loo["random_regret"], ls="--", color="gray", label="k random configurations (expected)")
     ax.axhline(0, color="black", lw=0.8)
     if use_log_scale(pd.concat([loo["test_regret"], loo["random_regret"]]), ratio=30.0):
-        ax.set_yscale("log")
+        ax.set_yscale("symlog", linthresh=1e-3)  # log above 0.001, linear through 0 (a perfect fit)
+        ax.set_ylim(bottom=0)
     ax.set_xlabel("portfolio size k (best member chosen per dataset)")
     ax.set_ylabel("normalized regret (0: best configuration of the dataset)")
     ax.set_title("portfolio regret (band: std over held-out datasets)", fontsize=10)

@@ -95,7 +95,7 @@ def plot_incumbent(df: pd.DataFrame, ax: Any = None, x: str = "epochs", label: s
         if label is not None:
             ax.legend(fontsize=8)
     if log_y if log_y is not None else use_log_scale(shown, ratio=20.0):
-        ax.set_yscale("log")
+        log_axis(ax, "y")
     ax.set_xlabel({"epochs": "epochs trained (cumulative)", "n_evaluations": "evaluations",
                    "time_s": _time_label(df)}[x])
     ax.set_ylabel(f"best {objective_label(df)} so far")
@@ -127,7 +127,7 @@ def plot_objective_by_budget(df: pd.DataFrame, ax: Any = None) -> Any:
         ax.set_xscale("log")
         _budget_ticks(ax, budgets)
     if use_log_scale(ok["objective"], ratio=50.0):
-        ax.set_yscale("log")
+        log_axis(ax, "y")
     ax.set_xlabel("budget (epochs)")
     ax.set_ylabel(objective_label(df))
     ax.set_title(f"{len(ok)} OK trials by budget")
@@ -170,7 +170,7 @@ def plot_budget_correlation(data: pd.DataFrame, ax: Any = None, min_pairs: int |
         color = "white" if abs(r.kendall_tau) > 0.6 else "black"
         ax.text(j, i, f"{r.kendall_tau:.2f}{star}\nn={r.n_pairs}", ha="center", va="center", fontsize=fs, color=color)
     for i in range(k):
-        for j in range(i + 1, k):
+        for j in range(i, k):  # the diagonal and upper triangle: not pairs of a lower and a higher budget
             ax.add_patch(mpl.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.93", lw=0))
     source = corr["source"].iloc[0] if "source" in corr.columns and len(corr) else "promoted"
     what = "every configuration at both epochs" if source == "curves" else "individuals evaluated at both budgets"
@@ -219,8 +219,14 @@ def plot_learning_curves(df: pd.DataFrame, ax: Any = None, metric: str | None = 
     best = order[0]
     ax.plot(epochs, m.loc[best].to_numpy(), lw=2.2, color="black", label=f"best (trial {best})")
     if log_y if log_y is not None else use_log_scale(m.to_numpy(), ratio=20.0):
-        ax.set_yscale("log")
-    ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=what)
+        log_axis(ax, "y")
+    bar = ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=what)
+    if what.startswith("budget"):
+        from matplotlib.ticker import NullLocator
+
+        levels = sorted(budgets.unique())
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+        bar.set_ticks(levels, labels=[f"{b:g}" for b in levels])
     ax.set_xlabel("epoch")
     ax.set_ylabel(objective_label(df) if metric is None else metric)
     ax.set_title(f"learning curves of {len(order)} configurations")

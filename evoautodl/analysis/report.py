@@ -111,7 +111,12 @@ def analyze_run(path: str | Path, *, importance: bool = True, progress: bool = F
     sections: list[Section] = []
     written: list[Path] = []
     for fn, _ in chosen:
-        section = fn(ctx)
+        try:
+            section = fn(ctx)
+        except AnalysisError as exc:  # this run lacks the data for one section: say so, draw the others
+            logger.info("%s: skipped %s: %s", run, fn.__name__, exc)
+            section = Section(fn.__name__.replace("_section", "").replace("_", " ").capitalize(), (),
+                              f"Skipped: {exc}.")
         if section is not None:
             sections.append(section)
             for name, ax in section.figures:

@@ -25,7 +25,7 @@ from evoautodl.analysis.descriptors import (
     parent_offspring_correlation,
 )
 from evoautodl.analysis.fanova import fanova_forest, landscape_forest
-from evoautodl.analysis.frame import AnalysisError, objective_label, ok_trials
+from evoautodl.analysis.frame import MIN_FOREST_TRIALS, AnalysisError, objective_label, ok_trials
 from evoautodl.analysis.importance import importance_by_budget, importance_step
 from evoautodl.analysis.lpi import lpi
 from evoautodl.analysis.pdp import partial_dependence, partial_dependence_2d
@@ -68,10 +68,13 @@ class Context:
         return objective_label(self.df)
 
     def top(self) -> pd.DataFrame:
-        """OK trials at the highest budget (subsampled to ``max_forest_trials`` for the forests)."""
+        """OK trials at the highest budget with enough of them for a forest (subsampled to ``max_forest_trials``)."""
         if "top" not in self.cache:
             ok = self.ok
-            at = ok[ok["budget_epochs"] == ok["budget_epochs"].max()]
+            sizes = ok.groupby("budget_epochs", observed=True).size()
+            enough = sizes[sizes >= MIN_FOREST_TRIALS]
+            budget = enough.index.max() if len(enough) else sizes.index.max()
+            at = ok[ok["budget_epochs"] == budget]
             if len(at) > self.max_forest_trials:
                 at = at.sample(self.max_forest_trials, random_state=self.seed)
             self.cache["top"] = at
@@ -277,9 +280,13 @@ def multiobjective_section(ctx: Context) -> Section | None:
     if len(cols) < 2:
         return None
     trace = hypervolume_trace(ctx.df)
-    half = trace[trace["hypervolume"] >= 0.5 * trace["hypervolume"].iloc[-1]].iloc[0]
-    finding = (f"The hypervolume of {', '.join(cols)} reaches {trace['hypervolume'].iloc[-1]:.4g} after "
-               f"{len(trace)} evaluations, half of it by evaluation {int(half['n_evaluations'])}.")
+    hv = trace["hypervolume"]
+    first = hv[hv > 0]
+    start = float(first.iloc[0]) if len(first) else 0.0
+    last_gain = int(trace["n_evaluations"][hv.diff().fillna(hv) > 0].iloc[-1]) if (hv > 0).any() else 0
+    finding = (f"The hypervolume of {', '.join(cols)} grows from {start:.4g} to {hv.iloc[-1]:.4g} over "
+               f"{len(trace)} evaluations (reference point {', '.join(f'{v:.3g}' for v in trace.attrs['reference'])});"
+               f" the front last improved at evaluation {last_gain}.")
     return Section("Multi-objective", (("hypervolume", plots.plot_hypervolume(trace)),
                                        ("pareto", plots.plot_pareto(ctx.df))), finding)
 
