@@ -17,7 +17,8 @@ __all__ = ["plot_diversity", "plot_importance", "plot_importance_by_budget", "pl
            "plot_partial_dependence", "plot_partial_dependence_2d", "plot_performance_heatmap", "plot_portfolio"]
 
 
-def plot_importance(table: pd.DataFrame, ax: Any = None, title: str = "fANOVA importance", top: int = 12) -> Any:
+def plot_importance(table: pd.DataFrame, ax: Any = None, title: str = "fANOVA importance", top: int = 12,
+                    xlabel: str = "fraction of variance explained") -> Any:
     """Horizontal bars of importance with the std over trees (a fanova or lpi table)."""
     ax = axes(ax)
     t = table.head(top) if "order" not in table.columns else pd.concat(
@@ -26,7 +27,7 @@ def plot_importance(table: pd.DataFrame, ax: Any = None, title: str = "fANOVA im
     colours = ["tab:orange" if o == 2 else "tab:blue" for o in t.get("order", pd.Series(1, index=t.index))]
     ax.barh(t["hyperparameter"], t["importance"], xerr=t["std"], color=colours, alpha=0.85, capsize=3,
             error_kw={"elinewidth": 0.9, "alpha": 0.6})
-    ax.set_xlabel("fraction of variance explained (error bar: std over trees)")
+    ax.set_xlabel(f"{xlabel} (error bar: std over trees)")
     ax.set_xlim(0, max(1e-9, float((t["importance"] + t["std"]).max()) * 1.05))
     if "order" in table.columns and (table["order"] == 2).any():
         from matplotlib.patches import Patch

@@ -131,7 +131,8 @@ def plot_objective_by_budget(df: pd.DataFrame, ax: Any = None) -> Any:
     ax.set_xlabel("budget (epochs)")
     ax.set_ylabel(objective_label(df))
     ax.set_title(f"{len(ok)} OK trials by budget")
-    ax.legend(fontsize=8, loc="best")
+    for handle in ax.legend(fontsize=8, loc="best").legend_handles:
+        handle.set_alpha(1.0)  # the markers are faint by design; their legend entry is not
     ax.grid(alpha=0.3)
     return ax
 

@@ -146,7 +146,7 @@ def _markdown(run: Path, df: pd.DataFrame, sections: Sequence[Section]) -> str:
     return "\n".join(lines)
 
 
-def _cross_run(runs: dict[str, pd.DataFrame], out: Path) -> list[Section]:
+def _cross_run(runs: dict[str, pd.DataFrame]) -> list[Section]:
     from evoautodl.analysis import landscape_plots as lp
     from evoautodl.analysis import plots
     from evoautodl.analysis.portfolio import loo_portfolio, normalize, performance_table
@@ -200,7 +200,7 @@ def analyze_runs(paths: Sequence[str | Path], out: str | Path | None = None, *, 
         runs = {Path(p).name: load_run(p) for p in paths}
         folder = Path(out) if out is not None else Path("evoautodl-analysis")
         (folder / "figures").mkdir(parents=True, exist_ok=True)
-        sections = _cross_run(runs, folder)
+        sections = _cross_run(runs)
         written = [save_figure(ax, folder / "figures", name) for s in sections for name, ax in s.figures]
         lines = [f"# {len(runs)} runs", "", *(f"- [{Path(p).name}]({Path(p).resolve() / 'report.md'})"
                                               for p in paths), ""]

@@ -216,7 +216,8 @@ def lpi_section(ctx: Context) -> Section:
     finding = (f"Around the incumbent, changing {table['hyperparameter'].iloc[0]} alone causes "
                f"{table['importance'].iloc[0]:.0%} of the local variance, {table['hyperparameter'].iloc[1]} "
                f"{table['importance'].iloc[1]:.0%}.")
-    ax = lp.plot_importance(table, title="local parameter importance around the incumbent")
+    ax = lp.plot_importance(table, title="local parameter importance around the incumbent",
+                            xlabel="fraction of the variance around the incumbent")
     return Section("Local parameter importance (LPI)", (("lpi", ax),), finding, markdown_table(table, 3))
 
 
@@ -239,8 +240,8 @@ def pdp_section(ctx: Context) -> Section:
     figures: list[tuple[str, Any]] = [("partial_dependence", axs[0][0])]
     if len(names) >= 2:
         pd2 = partial_dependence_2d(forest, ctx.space, (names[0], names[1]))
-        figures.append(("partial_dependence_2d", lp.plot_partial_dependence_2d(pd2, label=ctx.df.attrs.get(
-            "objective_names", ["objective"])[0] if ctx.df.attrs.get("objective_names") else "objective")))
+        name = (list(ctx.df.attrs.get("objective_names", [])) or ["objective"])[0]
+        figures.append(("partial_dependence_2d", lp.plot_partial_dependence_2d(pd2, label=name)))
     finding = "The forest's partial dependence puts " + "; ".join(parts) + "."
     return Section("Partial dependence", tuple(figures), finding)
 
