@@ -28,7 +28,7 @@ def axes(ax: Any = None, size: tuple[float, float] = (6.4, 4.2)) -> Any:
         return ax
     import matplotlib.pyplot as plt
 
-    return plt.figure(figsize=size).add_subplot()
+    return plt.figure(figsize=size, layout="constrained").add_subplot()
 
 
 def use_log_scale(values: Any, ratio: float = 30.0) -> bool:

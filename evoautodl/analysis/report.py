@@ -47,7 +47,8 @@ def save_figure(ax: Any, folder: Path, name: str) -> Path:
     import matplotlib.pyplot as plt
 
     fig = ax.figure
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # figures from evoautodl's plots lay themselves out when drawn
+        fig.tight_layout()
     png = folder / f"{name}.png"
     fig.savefig(png, dpi=110)
     fig.savefig(folder / f"{name}.pdf")

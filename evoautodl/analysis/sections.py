@@ -228,7 +228,7 @@ def pdp_section(ctx: Context) -> Section:
     names = list(fan[fan["order"] == 1]["hyperparameter"].head(3)) if fan is not None else list(ctx.space.names[:3])
     forest = ctx.forest()
     pdp = partial_dependence(forest, ctx.space, names)
-    fig, axs = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    fig, axs = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False, layout="constrained")
     parts = []
     for ax, name in zip(axs[0], names):
         lp.plot_partial_dependence(pdp, name, ctx.space, ax=ax, ylabel=ctx.label)
