@@ -69,8 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--top", type=int, default=5, help="show the best N trials")
     s.add_argument("--skip-corrupt", action="store_true", help=skip_help)
-    a = sub.add_parser("analyze", help="draw a run's figures into RUN_DIR/figures and print budget correlations")
-    a.add_argument("run_dir")
+    a = sub.add_parser("analyze", help="figures (RUN/figures) and a report (RUN/report.md) of one or more runs")
+    a.add_argument("run_dir", nargs="+")
+    a.add_argument("--out", help="folder of the report comparing several runs (default: ./evoautodl-analysis)")
+    a.add_argument("--no-importance", dest="importance", action="store_false",
+                   help="skip the random-forest analyses (fANOVA, LPI, importance across budgets, partial dependence)")
+    a.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
     a.add_argument("--skip-corrupt", action="store_true", help=skip_help)
     from evoautodl.grid.command import add_experiment_parser
 
@@ -301,20 +306,15 @@ def _show(run_dir: Path, top: int, skip_corrupt: bool = False) -> int:
     return 0
 
 
-def _analyze(run_dir: Path, skip_corrupt: bool = False) -> int:
-    from evoautodl.analysis import budget_correlation
-    from evoautodl.analysis.plots import save_figures
+def _analyze(args: argparse.Namespace) -> int:
+    from evoautodl.analysis.report import analyze_runs
 
-    df = _load(run_dir, skip_corrupt)
-    if df.empty:
-        print(f"{run_dir}: no evaluations yet")
-        return 0
-    corr = budget_correlation(df)
-    if not corr.empty:
-        print("Kendall tau between budgets (individuals evaluated at both):")
-        print(corr.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
-    for path in save_figures(df, run_dir / "figures"):
-        print(f"wrote {path}")
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    for report in analyze_runs(args.run_dir, args.out, importance=args.importance, progress=progress,
+                               skip_corrupt=args.skip_corrupt):
+        print(f"wrote {report.path} ({len(report.figures)} figures)")
+        for title, finding in report.findings:
+            print(f"  {title}: {finding}")
     return 0
 
 
@@ -360,7 +360,7 @@ def _command(args: argparse.Namespace, size: int) -> int:
     if args.command == "show":
         return _show(Path(args.run_dir), args.top, args.skip_corrupt)
     if args.command == "analyze":
-        return _analyze(Path(args.run_dir), args.skip_corrupt)
+        return _analyze(args)
     from evoautodl.experiment import read_experiment_file
 
     if args.command == "run":
