@@ -1,4 +1,4 @@
-"""The ``evoautodl`` command line: run, demo, resume, show, analyze.
+"""The ``evoautodl`` command line: run, demo, resume, show, analyze, compare.
 
 Under ``mpiexec -n N`` (N > 1) rank 0 is the manager and ranks 1..N-1 serve
 trials; otherwise trials run in this process (or on the simulated clock).
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=5, help="show the best N trials")
     a = sub.add_parser("analyze", help="draw a run's figures into RUN_DIR/figures and print budget correlations")
     a.add_argument("run_dir")
+    from evoautodl.compare.cli import add_compare_parser
+
+    add_compare_parser(sub)
     return p
 
 
@@ -256,7 +259,7 @@ def _world() -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    size, rank = (1, 0) if args.command in ("show", "analyze") else _world()
+    size, rank = (1, 0) if args.command in ("show", "analyze", "compare") else _world()
     _setup_logging(rank, getattr(args, "verbose", False))
     if rank > 0:
         from evoautodl.backends.mpi import worker_main
@@ -267,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             return _show(Path(args.run_dir), args.top)
         if args.command == "analyze":
             return _analyze(Path(args.run_dir))
+        if args.command == "compare":
+            from evoautodl.compare.cli import run_compare
+
+            return run_compare(args)
         if args.command == "run":
             from evoautodl.experiment import read_experiment_file
 
