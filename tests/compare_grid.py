@@ -99,3 +99,19 @@ def copy_grid(src: Path, dst: Path) -> Path:
     """A copy of a grid folder without its compare/ output (tests that edit a grid use a copy)."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("compare"))
     return dst
+
+
+#: the grid most tests share: one cell stopped half-way (status "running"), one never run, one reference value
+STANDARD: dict[str, Any] = {"incomplete": [("mixed-c0.5", "random", 2)],
+                            "missing": [("mixed-c1-noisy", "regularized", 1)],
+                            "references": {"mixed-c1-noisy": 0.2}}
+
+_BUILT: dict[tuple, Path] = {}
+
+
+def cached_grid(tmp_path_factory: Any, **options: Any) -> Path:
+    """``build_grid(**options)`` once per test session (callers must not modify it; compare with ``out=``)."""
+    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+    if key not in _BUILT:
+        _BUILT[key] = build_grid(tmp_path_factory.mktemp("grid"), **options)
+    return _BUILT[key]
