@@ -242,3 +242,14 @@ def test_lcbench_surrogate_grid(tmp_path: Path) -> None:
     final = res.reports[-1].perf
     assert (final["regret"] > 0).all() and np.isfinite(final["regret"]).all()
     assert (tmp_path / "out" / "ioh" / "dehb" / "IOHprofiler_f1_lcbench-3945.json").exists()
+
+
+def test_reading_cells_in_processes_gives_the_same_tables(grid: Path) -> None:
+    from evoautodl.compare import load_cells
+
+    g = read_grid(grid)
+    one = load_cells(g, jobs=1)
+    two = load_cells(g, jobs=2)
+    pd.testing.assert_frame_equal(one[0], two[0])
+    pd.testing.assert_frame_equal(one[1], two[1])
+    assert one[2] == two[2]

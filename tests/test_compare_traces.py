@@ -138,3 +138,46 @@ def test_ioh_rows_start_at_one_and_end_at_the_total_budget() -> None:
     assert rows == [(1, INF), (12, 0.4), (23, 0.35), (34, 0.3), (41, 0.3)]
     assert ioh_rows(np.array([]), np.array([]), 0.0) == [(1, INF)]
     assert ioh_rows(np.array([0.4, 0.9]), np.array([0.5, 0.2]), 0.9) == [(1, 0.2)]  # same evaluation: the last
+
+
+def test_fast_log_reader_agrees_with_the_log_decoder(tmp_path) -> None:
+    from evoautodl.algorithms import get_algorithm
+    from evoautodl.backends.serial import SerialBackend
+    from evoautodl.compare.traces import trial_frame
+    from evoautodl.fidelity import BudgetLadder
+    from evoautodl.log import read_results
+    from evoautodl.runner import Runner, StopCriteria
+    from evoautodl.workloads.synthetic import MixedRastrigin
+
+    wl = MixedRastrigin(max_budget=9, fail_prob=0.1, nan_prob=0.1)  # FAILED trials and NaN objectives too
+    algo = get_algorithm("asha_ea", wl.search_space(), seed=3, ladder=BudgetLadder(1, 9, 3))
+    Runner(algo, SerialBackend(wl), run_dir=tmp_path / "run", stop=StopCriteria(max_evaluations=60),
+           handle_signals=False).run()
+    log = tmp_path / "run" / "evaluations.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    # a config string that contains the genome key (the fast path must fall back), and a half-written last line
+    odd = lines[0].replace('"config":{', '"config":{"note":",\\"genome\\":[1]",', 1)
+    log.write_text(odd + "".join(lines[1:]) + lines[1][:40])
+    fast = trial_frame(tmp_path / "run")
+    results = read_results(tmp_path / "run")
+    assert len(fast) == len(results) == 60
+    assert set(fast["status"]) >= {"OK", "FAILED"}
+    for row, r in zip(fast.itertuples(index=False), results):
+        assert row.trial_id == r.trial_id and row.status == r.status.value
+        y = r.objectives[0] if r.objectives else math.nan  # an exception leaves no objective
+        assert row.objective == y or (math.isnan(row.objective) and math.isnan(y))
+        assert (row.budget_epochs, row.epochs_trained, row.start_time, row.end_time) == (
+            r.trial.budget_epochs, r.epochs_trained, r.start_time, r.end_time)
+    with open(log, "a") as fh:
+        fh.write("\n{not json\n")
+    with pytest.raises(CompareError, match="corrupt log line"):
+        trial_frame(tmp_path / "run")
+
+
+def test_trace_steps_keep_improvements_and_the_last_trial() -> None:
+    from evoautodl.compare.traces import trace_steps
+
+    steps = trace_steps(cell_trace(LOG, "epochs", 9))
+    assert steps["budget"].tolist() == [12, 34] and steps["best"].tolist() == [0.4, 0.3]
+    flat = trace_steps(cell_trace(LOG.iloc[:1], "epochs", 9))
+    assert flat["budget"].tolist() == [3] and flat["best"].tolist() == [INF]

@@ -29,6 +29,7 @@ def add_compare_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--log-x", action="store_true", help="log-spaced budget grid and log budget axes")
     p.add_argument("--no-figures", dest="figures", action="store_false", help="skip the figures")
     p.add_argument("--no-ioh", dest="ioh", action="store_false", help="skip the IOHprofiler export")
+    p.add_argument("--jobs", type=int, default=1, help="processes that read the cells (default 1)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -40,7 +41,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     result = compare(Path(args.results_dir), out=Path(args.out) if args.out else None, fractions=args.fractions,
                      include_incomplete=args.include_incomplete, n_points=args.points, log_x=args.log_x,
-                     alpha=args.alpha, blocks=args.blocks, ioh=args.ioh, figures=args.figures)
+                     alpha=args.alpha, blocks=args.blocks, ioh=args.ioh, figures=args.figures, jobs=args.jobs)
     print(summary_text(result))
     print(f"\nwrote {len(result.files)} files to {result.out} (report.md; tables .md .tex .csv"
           + ("; figures .png .pdf" if args.figures else "") + ("; ioh/" if args.ioh else "") + ")")

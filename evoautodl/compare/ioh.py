@@ -91,7 +91,7 @@ def _number(y: float) -> str:
 
 def export_ioh(grid: Grid, cells: pd.DataFrame, traces: pd.DataFrame, out_dir: str | Path,
                genomes: Mapping[tuple, tuple[float, ...]] | None = None) -> list[Path]:
-    """Write the IOHprofiler files of every compared cell; returns the .json paths.
+    """Write the IOHprofiler files of every compared cell; returns the paths (.json and .dat).
 
     Args:
         grid: the parsed grid.json.
@@ -144,7 +144,7 @@ def export_ioh(grid: Grid, cells: pd.DataFrame, traces: pd.DataFrame, out_dir: s
             }
             path = folder / f"IOHprofiler_f{fid}_{fname}.json"
             path.write_text(json.dumps(index, indent=1, allow_nan=False) + "\n")
-            written.append(path)
+            written += [path, folder / rel]
     return written
 
 

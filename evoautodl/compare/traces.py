@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from evoautodl.compare.grid import CellSpec, CompareError, Grid, ProblemSpec, cell_status
-from evoautodl.log import LOG_NAME, read_results
+from evoautodl.log import LOG_NAME, result_from_json
 
-__all__ = ["CellData", "budget_spent", "cell_trace", "load_cell", "load_cells", "trial_frame"]
+__all__ = ["CellData", "budget_spent", "cell_trace", "load_cell", "load_cells", "trace_steps", "trial_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,96 +108,177 @@ def _objective_index(run_dir: Path, problem: ProblemSpec) -> int:
     )
 
 
-def trial_frame(run_dir: str | Path, objective_index: int = 0) -> tuple[pd.DataFrame, list[tuple[float, ...]]]:
-    """The columns :func:`cell_trace` needs, read from a run directory's log (one row per logged trial).
+_COLUMNS = ("trial_id", "status", "objective", "budget_epochs", "epochs_trained", "start_time", "end_time")
+_GENOME_KEY = b',"genome":['
 
-    Reads the log through :func:`evoautodl.log.read_results` (the decoder
-    :func:`evoautodl.load_run` uses) without building the hyperparameter
-    columns, which is several times faster on thousands of cells. Returns the
-    frame and the trials' genomes (unit-cube vectors) in the same order.
+
+def _num(v: object) -> float:
+    """A logged number: null is NaN, "inf"/"-inf" are infinities (what the log writer stores for them)."""
+    if v is None:
+        return math.nan
+    if v == "inf":
+        return math.inf
+    if v == "-inf":
+        return -math.inf
+    return float(v)  # type: ignore[arg-type]
+
+
+def _log_lines(run_dir: Path) -> list[bytes]:
+    """The complete lines of the log (a line a killed writer left without its newline is not part of it)."""
+    with open(run_dir / LOG_NAME, "rb") as fh:
+        data = fh.read()
+    return [line for line in data[:data.rfind(b"\n") + 1].split(b"\n") if line.strip()]
+
+
+def _head(line: bytes, where: str) -> dict:
+    """The fields of a log line before its genome and learning curve (which the writer puts last).
+
+    Parsing only the head skips most of the bytes; should the cut not give
+    valid JSON (a "genome" inside a config string, a log from another
+    writer) the whole line is parsed.
     """
-    results = read_results(run_dir)
-    rows = {
-        "trial_id": [r.trial.trial_id for r in results],
-        "status": [r.status.value for r in results],
-        "objective": [r.objectives[objective_index] if len(r.objectives) > objective_index else math.nan
-                      for r in results],
-        "budget_epochs": [r.trial.budget_epochs for r in results],
-        "epochs_trained": [r.epochs_trained for r in results],
-        "start_time": [r.start_time for r in results],
-        "end_time": [r.end_time for r in results],
-    }
-    return pd.DataFrame(rows), [tuple(r.trial.genome) for r in results]
+    cut = line.find(_GENOME_KEY)
+    if cut > 0:
+        try:
+            return json.loads(line[:cut] + b"}")
+        except json.JSONDecodeError:
+            pass
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CompareError(f"{where}: corrupt log line ({exc})") from exc
+
+
+def trial_frame(run_dir: str | Path, objective_index: int = 0) -> pd.DataFrame:
+    """The columns :func:`cell_trace` needs, one row per logged trial in log order.
+
+    Columns trial_id, status, objective (the ``objective_index``-th objective),
+    budget_epochs, epochs_trained, start_time, end_time: the values
+    :func:`evoautodl.log.read_results` decodes (a test checks they agree),
+    read without decoding genomes and learning curves, which makes reading
+    thousands of cells several times faster.
+    """
+    path = Path(run_dir)
+    rows = []
+    for i, line in enumerate(_log_lines(path)):
+        obj = _head(line, f"{path / LOG_NAME}: line {i + 1}")
+        try:
+            objectives = obj["objectives"]
+            rows.append((int(obj["trial_id"]), str(obj["status"]),
+                         _num(objectives[objective_index]) if len(objectives) > objective_index else math.nan,
+                         _num(obj["budget_epochs"]), _num(obj["epochs_trained"]), _num(obj["start_time"]),
+                         _num(obj["end_time"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CompareError(f"{path / LOG_NAME}: line {i + 1} is not a log record ({exc!r})") from exc
+    return pd.DataFrame(rows, columns=list(_COLUMNS))
+
+
+def _genome(run_dir: Path, index: int) -> tuple[float, ...]:
+    """The genome of the ``index``-th logged trial (decoded by the log's own decoder)."""
+    line = _log_lines(run_dir)[index]
+    return tuple(result_from_json(json.loads(line)).trial.genome)
+
+
+def trace_steps(trace: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a :func:`cell_trace` where the best so far improves, and its last row (columns budget, best).
+
+    Enough to read the step function at any budget and to know the budget the run spent.
+    """
+    best = trace["best"].to_numpy(dtype=float)
+    keep = np.zeros(len(best), dtype=bool)
+    if len(best):
+        keep[1:] = best[1:] < best[:-1]
+        keep[0] = np.isfinite(best[0])
+        keep[-1] = True
+    return trace.loc[keep, ["budget", "best"]].reset_index(drop=True)
 
 
 @dataclass(frozen=True, slots=True)
 class CellData:
-    """What one cell contributes: its status, whether it is compared, and its trace."""
+    """What one cell contributes: a row of the cells table, and its trace steps if it is compared."""
 
     cell: CellSpec
-    status: str
-    included: bool
-    note: str
-    trace: pd.DataFrame
+    summary: dict
+    steps: pd.DataFrame | None = None
     best_genome: tuple[float, ...] = ()
 
-    def summary(self) -> dict[str, object]:
-        """One row of the cells table."""
-        t = self.trace
-        counted = t["value"].dropna() if len(t) else pd.Series(dtype=float)
-        return {
-            "problem": self.cell.problem, "algorithm": self.cell.algorithm, "seed": self.cell.seed,
-            "status": self.status, "included": self.included, "n_trials": len(t),
-            "n_full_budget": len(counted), "budget_spent": float(t["budget"].iloc[-1]) if len(t) else 0.0,
-            "best": float(counted.min()) if len(counted) else math.inf,
-            "first_full_budget": float(counted.iloc[0]) if len(counted) else math.inf,
-            "note": self.note, "path": str(self.cell.path),
-        }
+    @property
+    def included(self) -> bool:
+        return bool(self.summary["included"])
+
+
+_SUMMARY = ["problem", "algorithm", "seed", "status", "included", "n_trials", "n_full_budget", "budget_spent",
+            "best", "first_full_budget", "note", "path"]
+
+
+def _summary(cell: CellSpec, status: str, included: bool, note: str, trace: pd.DataFrame | None = None) -> dict:
+    counted = trace["value"].dropna() if trace is not None and len(trace) else pd.Series(dtype=float)
+    return {
+        "problem": cell.problem, "algorithm": cell.algorithm, "seed": cell.seed, "status": status,
+        "included": included, "n_trials": len(trace) if trace is not None else 0, "n_full_budget": len(counted),
+        "budget_spent": float(trace["budget"].iloc[-1]) if trace is not None and len(trace) else 0.0,
+        "best": float(counted.min()) if len(counted) else math.inf,
+        "first_full_budget": float(counted.iloc[0]) if len(counted) else math.inf,
+        "note": note, "path": str(cell.path),
+    }
 
 
 def load_cell(cell: CellSpec, grid: Grid, include_incomplete: bool = False) -> CellData:
-    """Read one cell: status from cell.json, trace from its log (empty when it is not compared)."""
+    """Read one cell: its status (cell.json) and, when it is compared, its trace steps and best genome."""
     status = cell_status(cell)
-    empty = pd.DataFrame({"budget": [], "value": [], "best": []})
     if status != "complete" and not include_incomplete:
-        return CellData(cell, status, False, f"status {status}: left out", empty)
+        return CellData(cell, _summary(cell, status, False, f"status {status}: left out"))
     if not (cell.path / LOG_NAME).is_file():
         if status == "complete":
             logger.warning("%s: cell.json says complete but there is no %s; the cell is left out", cell.path, LOG_NAME)
-        return CellData(cell, status, False, f"status {status}, no {LOG_NAME}: left out", empty)
+        return CellData(cell, _summary(cell, status, False, f"status {status}, no {LOG_NAME}: left out"))
     problem = grid.problem(cell.problem)
-    trials, genomes = trial_frame(cell.path, _objective_index(cell.path, problem))
+    trials = trial_frame(cell.path, _objective_index(cell.path, problem))
     trace = cell_trace(trials, grid.budget_unit, problem.max_budget)
     genome: tuple[float, ...] = ()
     if len(trace) and np.isfinite(trace["best"].iloc[-1]):
-        genome = genomes[int(np.nanargmin(trace["value"].to_numpy()))]
+        genome = _genome(cell.path, int(np.nanargmin(trace["value"].to_numpy())))
     note = "" if status == "complete" else f"status {status}: included (include_incomplete)"
-    return CellData(cell, status, True, note, trace, genome)
+    return CellData(cell, _summary(cell, status, True, note, trace), trace_steps(trace), genome)
 
 
-def load_cells(grid: Grid, include_incomplete: bool = False,
-               cells: Sequence[CellSpec] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Read every cell of the grid.
+def _load_chunk(args: tuple[list[CellSpec], Grid, bool]) -> list[CellData]:
+    cells, grid, include_incomplete = args
+    return [load_cell(c, grid, include_incomplete) for c in cells]
+
+
+def load_cells(grid: Grid, include_incomplete: bool = False, cells: Sequence[CellSpec] | None = None,
+               jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read every cell of the grid (``jobs`` > 1: in that many processes).
 
     Returns:
         ``(cells, traces, genomes)``: the cells table (one row per cell of
         grid.json: status, included, trials, full-budget trials, budget spent,
-        best and first full-budget value, note, path); the traces of the
-        included cells (columns problem, algorithm, seed, budget, value, best);
-        and ``{(problem, algorithm, seed): genome of the best counted trial}``.
+        best and first full-budget value over the whole log, note, path); the
+        trace steps of the compared cells (columns problem, algorithm, seed,
+        budget, best: the rows where the best so far improves, and each
+        cell's last trial); and ``{(problem, algorithm, seed): genome of the
+        best counted trial}``.
     """
-    rows, parts, genomes = [], [], {}
-    for cell in cells if cells is not None else grid.cells:
-        data = load_cell(cell, grid, include_incomplete)
-        rows.append(data.summary())
-        if data.included:
-            key = (cell.problem, cell.algorithm, cell.seed)
-            if len(data.trace):
-                parts.append(data.trace.assign(problem=cell.problem, algorithm=cell.algorithm, seed=cell.seed))
-            genomes[key] = data.best_genome
-    table = pd.DataFrame(rows, columns=["problem", "algorithm", "seed", "status", "included", "n_trials",
-                                        "n_full_budget", "budget_spent", "best", "first_full_budget", "note",
-                                        "path"])
-    cols = ["problem", "algorithm", "seed", "budget", "value", "best"]
-    traces = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+    todo = list(cells if cells is not None else grid.cells)
+    if jobs > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        size = max(1, len(todo) // (4 * jobs))
+        chunks = [(todo[i:i + size], grid, include_incomplete) for i in range(0, len(todo), size)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            data = [d for part in pool.map(_load_chunk, chunks) for d in part]
+    else:
+        data = _load_chunk((todo, grid, include_incomplete))
+    table = pd.DataFrame([d.summary for d in data], columns=_SUMMARY)
+    parts = [d for d in data if d.included and d.steps is not None and len(d.steps)]
+    n = [len(d.steps) for d in parts]
+    traces = pd.DataFrame({
+        "problem": np.repeat([d.cell.problem for d in parts], n).astype(object),
+        "algorithm": np.repeat([d.cell.algorithm for d in parts], n).astype(object),
+        "seed": np.repeat(np.array([d.cell.seed for d in parts], dtype=np.int64), n),
+        "budget": np.concatenate([d.steps["budget"].to_numpy(dtype=float) for d in parts]) if parts else [],
+        "best": np.concatenate([d.steps["best"].to_numpy(dtype=float) for d in parts]) if parts else [],
+    })
+    genomes = {(d.cell.problem, d.cell.algorithm, d.cell.seed): d.best_genome for d in data if d.included}
     return table, traces, genomes
