@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,43 +39,59 @@ logger = logging.getLogger(__name__)
 _BUDGET_TOL = 1e-9
 
 
-def budget_spent(trials: pd.DataFrame, unit: str) -> np.ndarray:
+Trials = pd.DataFrame | Mapping[str, np.ndarray]
+
+
+def _float(trials: Trials, name: str) -> np.ndarray:
+    return np.asarray(trials[name], dtype=float)
+
+
+def budget_spent(trials: Trials, unit: str) -> np.ndarray:
     """Budget spent after each trial of ``trials`` (log order), in ``unit``.
 
-    ``trials`` needs ``epochs_trained`` (unit "epochs") or ``start_time`` and
+    ``trials`` (a DataFrame or a mapping of equal-length arrays) needs
+    ``status`` and ``epochs_trained`` (unit "epochs") or ``start_time`` and
     ``end_time`` (unit "time_s"); see the module docstring.
     """
-    n = len(trials)
+    n = len(trials["status"])
     if unit == "evaluations":
         return np.arange(1, n + 1, dtype=float)
     if unit == "epochs":
-        return np.cumsum(trials["epochs_trained"].to_numpy(dtype=float)) if n else np.zeros(0)
+        return np.cumsum(_float(trials, "epochs_trained")) if n else np.zeros(0)
     if unit == "time_s":
         if not n:
             return np.zeros(0)
-        t0 = float(np.nanmin(trials["start_time"].to_numpy(dtype=float)))
-        return np.maximum.accumulate(trials["end_time"].to_numpy(dtype=float) - t0)
+        t0 = float(np.nanmin(_float(trials, "start_time")))
+        return np.maximum.accumulate(_float(trials, "end_time") - t0)
     raise CompareError(f"unknown budget unit {unit!r} (epochs, evaluations or time_s)")
 
 
-def full_budget_values(trials: pd.DataFrame, max_budget: float | None) -> np.ndarray:
+def full_budget_values(trials: Trials, max_budget: float | None) -> np.ndarray:
     """The objective of each OK trial evaluated at ``max_budget`` (all OK trials if None); NaN elsewhere."""
-    if not len(trials):
+    if not len(trials["status"]):
         return np.zeros(0)
-    y = trials["objective"].to_numpy(dtype=float)
-    ok = (trials["status"].astype(str).to_numpy() == "OK") & np.isfinite(y)
+    y = _float(trials, "objective")
+    ok = (np.asarray(trials["status"]).astype(str) == "OK") & np.isfinite(y)
     if max_budget is not None:
-        ok &= trials["budget_epochs"].to_numpy(dtype=float) >= max_budget - _BUDGET_TOL
+        ok &= _float(trials, "budget_epochs") >= max_budget - _BUDGET_TOL
     return np.where(ok, y, np.nan)
 
 
-def cell_trace(trials: pd.DataFrame, unit: str, max_budget: float | None) -> pd.DataFrame:
+def _trace(trials: Trials, unit: str, max_budget: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    budget = budget_spent(trials, unit)
+    value = full_budget_values(trials, max_budget)
+    best = np.minimum.accumulate(np.where(np.isnan(value), np.inf, value)) if len(value) else value
+    return budget, value, best
+
+
+def cell_trace(trials: Trials, unit: str, max_budget: float | None) -> pd.DataFrame:
     """The anytime trace of one run: a row per logged trial, in log order.
 
     Args:
         trials: a run's trials in log order with columns ``status``, ``objective``
             (the compared objective), ``budget_epochs``, ``epochs_trained``,
-            ``start_time``, ``end_time`` (what :func:`evoautodl.load_run` returns).
+            ``start_time``, ``end_time`` (what :func:`evoautodl.load_run` returns;
+            a mapping of arrays with these keys works too).
         unit: how budget is counted ("epochs", "evaluations", "time_s").
         max_budget: the problem's maximum fidelity (None: every OK trial counts).
 
@@ -84,9 +100,7 @@ def cell_trace(trials: pd.DataFrame, unit: str, max_budget: float | None) -> pd.
         it counts, else NaN) and ``best`` (best counted value so far, +inf
         before the first).
     """
-    budget = budget_spent(trials, unit)
-    value = full_budget_values(trials, max_budget)
-    best = np.minimum.accumulate(np.where(np.isnan(value), np.inf, value)) if len(value) else value
+    budget, value, best = _trace(trials, unit, max_budget)
     return pd.DataFrame({"budget": budget, "value": value, "best": best})
 
 
@@ -110,6 +124,9 @@ def _objective_index(run_dir: Path, problem: ProblemSpec) -> int:
 
 _COLUMNS = ("trial_id", "status", "objective", "budget_epochs", "epochs_trained", "start_time", "end_time")
 _GENOME_KEY = b',"genome":['
+_CONFIG_KEY = b',"config":{'
+_EPOCHS_KEY = b',"epochs_trained":'
+_NEEDED = frozenset(("trial_id", "status", "objectives", "budget_epochs", "epochs_trained", "start_time", "end_time"))
 
 
 def _num(v: object) -> float:
@@ -131,16 +148,24 @@ def _log_lines(run_dir: Path) -> list[bytes]:
 
 
 def _head(line: bytes, where: str) -> dict:
-    """The fields of a log line before its genome and learning curve (which the writer puts last).
+    """The fields of a log line that the comparison needs, parsing as few bytes as possible.
 
-    Parsing only the head skips most of the bytes; should the cut not give
-    valid JSON (a "genome" inside a config string, a log from another
-    writer) the whole line is parsed.
+    The log writer (:func:`evoautodl.log.result_to_json`) writes compact JSON
+    with the config and metrics (flat tables of scalars) before
+    ``epochs_trained`` and the genome and learning curve last. Inside a JSON
+    string every quote is escaped, so ``,"key":`` only occurs as a key of
+    the record: the line minus config, metrics, genome and curve is parsed.
+    Should that not give valid JSON with every needed key (a log from
+    another writer), the whole line is parsed.
     """
     cut = line.find(_GENOME_KEY)
     if cut > 0:
+        c, m = line.find(_CONFIG_KEY, 0, cut), line.rfind(_EPOCHS_KEY, 0, cut)
+        part = line[:c] + line[m:cut] + b"}" if 0 < c < m else line[:cut] + b"}"
         try:
-            return json.loads(line[:cut] + b"}")
+            obj = json.loads(part)
+            if obj.keys() >= _NEEDED:
+                return obj
         except json.JSONDecodeError:
             pass
     try:
@@ -149,18 +174,10 @@ def _head(line: bytes, where: str) -> dict:
         raise CompareError(f"{where}: corrupt log line ({exc})") from exc
 
 
-def trial_frame(run_dir: str | Path, objective_index: int = 0) -> pd.DataFrame:
-    """The columns :func:`cell_trace` needs, one row per logged trial in log order.
-
-    Columns trial_id, status, objective (the ``objective_index``-th objective),
-    budget_epochs, epochs_trained, start_time, end_time: the values
-    :func:`evoautodl.log.read_results` decodes (a test checks they agree),
-    read without decoding genomes and learning curves, which makes reading
-    thousands of cells several times faster.
-    """
-    path = Path(run_dir)
+def _read_trials(path: Path, objective_index: int) -> tuple[dict[str, np.ndarray], list[bytes]]:
+    lines = _log_lines(path)
     rows = []
-    for i, line in enumerate(_log_lines(path)):
+    for i, line in enumerate(lines):
         obj = _head(line, f"{path / LOG_NAME}: line {i + 1}")
         try:
             objectives = obj["objectives"]
@@ -170,13 +187,31 @@ def trial_frame(run_dir: str | Path, objective_index: int = 0) -> pd.DataFrame:
                          _num(obj["end_time"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise CompareError(f"{path / LOG_NAME}: line {i + 1} is not a log record ({exc!r})") from exc
-    return pd.DataFrame(rows, columns=list(_COLUMNS))
+    columns = list(zip(*rows)) if rows else [()] * len(_COLUMNS)
+    out = {name: np.array(col, dtype=object if name == "status" else float) for name, col in zip(_COLUMNS, columns)}
+    out["trial_id"] = out["trial_id"].astype(np.int64)
+    return out, lines
 
 
-def _genome(run_dir: Path, index: int) -> tuple[float, ...]:
-    """The genome of the ``index``-th logged trial (decoded by the log's own decoder)."""
-    line = _log_lines(run_dir)[index]
-    return tuple(result_from_json(json.loads(line)).trial.genome)
+def trial_frame(run_dir: str | Path, objective_index: int = 0) -> pd.DataFrame:
+    """The columns :func:`cell_trace` needs, one row per logged trial in log order.
+
+    Columns trial_id, status, objective (the ``objective_index``-th objective),
+    budget_epochs, epochs_trained, start_time, end_time: the values
+    :func:`evoautodl.log.read_results` decodes (a test checks they agree),
+    read without decoding configs, genomes and learning curves, which makes
+    reading thousands of cells several times faster.
+    """
+    return pd.DataFrame(_read_trials(Path(run_dir), objective_index)[0], columns=list(_COLUMNS))
+
+
+def _steps(best: np.ndarray) -> np.ndarray:
+    keep = np.zeros(len(best), dtype=bool)
+    if len(best):
+        keep[1:] = best[1:] < best[:-1]
+        keep[0] = np.isfinite(best[0])
+        keep[-1] = True
+    return keep
 
 
 def trace_steps(trace: pd.DataFrame) -> pd.DataFrame:
@@ -184,12 +219,7 @@ def trace_steps(trace: pd.DataFrame) -> pd.DataFrame:
 
     Enough to read the step function at any budget and to know the budget the run spent.
     """
-    best = trace["best"].to_numpy(dtype=float)
-    keep = np.zeros(len(best), dtype=bool)
-    if len(best):
-        keep[1:] = best[1:] < best[:-1]
-        keep[0] = np.isfinite(best[0])
-        keep[-1] = True
+    keep = _steps(trace["best"].to_numpy(dtype=float))
     return trace.loc[keep, ["budget", "best"]].reset_index(drop=True)
 
 
@@ -199,7 +229,8 @@ class CellData:
 
     cell: CellSpec
     summary: dict
-    steps: pd.DataFrame | None = None
+    budget: np.ndarray | None = None  # budget spent at each step of the trace (see trace_steps)
+    best: np.ndarray | None = None
     best_genome: tuple[float, ...] = ()
 
     @property
@@ -211,14 +242,15 @@ _SUMMARY = ["problem", "algorithm", "seed", "status", "included", "n_trials", "n
             "best", "first_full_budget", "note", "path"]
 
 
-def _summary(cell: CellSpec, status: str, included: bool, note: str, trace: pd.DataFrame | None = None) -> dict:
-    counted = trace["value"].dropna() if trace is not None and len(trace) else pd.Series(dtype=float)
+def _summary(cell: CellSpec, status: str, included: bool, note: str, budget: np.ndarray | None = None,
+             value: np.ndarray | None = None) -> dict:
+    counted = value[~np.isnan(value)] if value is not None else np.zeros(0)
     return {
         "problem": cell.problem, "algorithm": cell.algorithm, "seed": cell.seed, "status": status,
-        "included": included, "n_trials": len(trace) if trace is not None else 0, "n_full_budget": len(counted),
-        "budget_spent": float(trace["budget"].iloc[-1]) if trace is not None and len(trace) else 0.0,
+        "included": included, "n_trials": len(value) if value is not None else 0, "n_full_budget": len(counted),
+        "budget_spent": float(budget[-1]) if budget is not None and len(budget) else 0.0,
         "best": float(counted.min()) if len(counted) else math.inf,
-        "first_full_budget": float(counted.iloc[0]) if len(counted) else math.inf,
+        "first_full_budget": float(counted[0]) if len(counted) else math.inf,
         "note": note, "path": str(cell.path),
     }
 
@@ -233,13 +265,14 @@ def load_cell(cell: CellSpec, grid: Grid, include_incomplete: bool = False) -> C
             logger.warning("%s: cell.json says complete but there is no %s; the cell is left out", cell.path, LOG_NAME)
         return CellData(cell, _summary(cell, status, False, f"status {status}, no {LOG_NAME}: left out"))
     problem = grid.problem(cell.problem)
-    trials = trial_frame(cell.path, _objective_index(cell.path, problem))
-    trace = cell_trace(trials, grid.budget_unit, problem.max_budget)
+    trials, lines = _read_trials(cell.path, _objective_index(cell.path, problem))
+    budget, value, best = _trace(trials, grid.budget_unit, problem.max_budget)
     genome: tuple[float, ...] = ()
-    if len(trace) and np.isfinite(trace["best"].iloc[-1]):
-        genome = _genome(cell.path, int(np.nanargmin(trace["value"].to_numpy())))
+    if len(best) and np.isfinite(best[-1]):  # the best trial's genome, decoded by the log's own decoder
+        genome = tuple(result_from_json(json.loads(lines[int(np.nanargmin(value))])).trial.genome)
     note = "" if status == "complete" else f"status {status}: included (include_incomplete)"
-    return CellData(cell, _summary(cell, status, True, note, trace), trace_steps(trace), genome)
+    keep = _steps(best)
+    return CellData(cell, _summary(cell, status, True, note, budget, value), budget[keep], best[keep], genome)
 
 
 def _load_chunk(args: tuple[list[CellSpec], Grid, bool]) -> list[CellData]:
@@ -271,14 +304,14 @@ def load_cells(grid: Grid, include_incomplete: bool = False, cells: Sequence[Cel
     else:
         data = _load_chunk((todo, grid, include_incomplete))
     table = pd.DataFrame([d.summary for d in data], columns=_SUMMARY)
-    parts = [d for d in data if d.included and d.steps is not None and len(d.steps)]
-    n = [len(d.steps) for d in parts]
+    parts = [d for d in data if d.included and d.budget is not None and len(d.budget)]
+    n = [len(d.budget) for d in parts]
     traces = pd.DataFrame({
         "problem": np.repeat([d.cell.problem for d in parts], n).astype(object),
         "algorithm": np.repeat([d.cell.algorithm for d in parts], n).astype(object),
         "seed": np.repeat(np.array([d.cell.seed for d in parts], dtype=np.int64), n),
-        "budget": np.concatenate([d.steps["budget"].to_numpy(dtype=float) for d in parts]) if parts else [],
-        "best": np.concatenate([d.steps["best"].to_numpy(dtype=float) for d in parts]) if parts else [],
+        "budget": np.concatenate([d.budget for d in parts]) if parts else np.zeros(0),
+        "best": np.concatenate([d.best for d in parts]) if parts else np.zeros(0),
     })
     genomes = {(d.cell.problem, d.cell.algorithm, d.cell.seed): d.best_genome for d in data if d.included}
     return table, traces, genomes

@@ -21,9 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from evoautodl.algorithms import get_algorithm
 from evoautodl.backends.serial import SerialBackend
@@ -83,6 +86,18 @@ def build(root: Path, base: list[Path], objective: str, n_p: int, n_s: int, n_a:
     return n_lines
 
 
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of this process and its finished children)."""
+
+    def cpu() -> float:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    w0, c0 = time.perf_counter(), cpu()
+    out = fn()
+    return out, time.perf_counter() - w0, cpu() - c0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=34)
@@ -101,23 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     n_cells = args.problems * args.seeds * args.algorithms
     print(f"workload: {what}; {len(base)} base runs in {t_base:.1f} s; grid {args.problems} problems x "
           f"{args.seeds} seeds x {args.algorithms} algorithms = {n_cells} cells, {n_lines} logged trials "
-          f"({n_lines / n_cells:.0f} per cell)")
+          f"({n_lines / n_cells:.0f} per cell)", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; wall and CPU seconds:", flush=True)
     grid = read_grid(out / "grid")
-    t0 = time.perf_counter()
-    load_cells(grid, jobs=args.jobs)
-    t_load = time.perf_counter() - t0
-    print(f"read cells ({args.jobs} process{'es' if args.jobs > 1 else ''}): {t_load:6.1f} s "
-          f"({t_load / n_cells * 1e3:.1f} ms per cell)")
-    t0 = time.perf_counter()
-    compare(out / "grid", out=out / "bare", figures=False, ioh=False, jobs=args.jobs)
-    print(f"compare, no figures  : {time.perf_counter() - t0:6.1f} s (tables, tests at 25% and 100%)")
-    t0 = time.perf_counter()
-    res = compare(out / "grid", out=out / "full", jobs=args.jobs)
-    t_full = time.perf_counter() - t0
+    _, wall, cpu = timed(lambda: load_cells(grid, jobs=args.jobs))
+    print(f"read cells ({args.jobs} process{'es' if args.jobs > 1 else ''}): {wall:6.1f} s wall, {cpu:6.1f} s CPU "
+          f"({cpu / n_cells * 1e3:.1f} ms CPU per cell)", flush=True)
+    _, wall, cpu = timed(lambda: compare(out / "grid", out=out / "bare", figures=False, ioh=False, jobs=args.jobs))
+    print(f"compare, no figures  : {wall:6.1f} s wall, {cpu:6.1f} s CPU (tables, tests at 25% and 100%)", flush=True)
+    res, wall, cpu = timed(lambda: compare(out / "grid", out=out / "full", jobs=args.jobs))
     size = sum(p.stat().st_size for p in res.files)
     ioh = sum(p.stat().st_size for p in (out / "full" / "ioh").rglob("*") if p.is_file())
-    print(f"compare, everything  : {t_full:6.1f} s ({len(res.files)} files, {size / 1e6:.1f} MB, "
-          f"of which ioh/ {ioh / 1e6:.1f} MB)")
+    print(f"compare, everything  : {wall:6.1f} s wall, {cpu:6.1f} s CPU ({len(res.files)} files, "
+          f"{size / 1e6:.1f} MB, of which ioh/ {ioh / 1e6:.1f} MB)")
     return 0
 
 
