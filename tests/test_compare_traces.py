@@ -155,8 +155,8 @@ def test_fast_log_reader_agrees_with_the_log_decoder(tmp_path) -> None:
            handle_signals=False).run()
     log = tmp_path / "run" / "evaluations.jsonl"
     lines = log.read_text().splitlines(keepends=True)
-    # a config string that contains the genome key (the fast path must fall back), and a half-written last line
-    odd = lines[0].replace('"config":{', '"config":{"note":",\\"genome\\":[1]",', 1)
+    # a config string that spells out record keys (escaped inside JSON strings), and a half-written last line
+    odd = lines[0].replace('"config":{', '"config":{"note":",\\"genome\\":[1],\\"epochs_trained\\":99",', 1)
     log.write_text(odd + "".join(lines[1:]) + lines[1][:40])
     fast = trial_frame(tmp_path / "run")
     results = read_results(tmp_path / "run")

@@ -101,7 +101,9 @@ def plot_anytime(summary: pd.DataFrame, ax: Any = None, *, problem: str | None =
     ax.set_ylabel(ylabel)
     if problem is not None:
         ax.set_title(problem, fontsize=10)
-    ax.grid(alpha=0.3, which="both" if log_y else "major", lw=0.5)
+    ax.grid(alpha=0.3, which="major", lw=0.5)
+    if log_y:
+        ax.grid(alpha=0.12, which="minor", lw=0.4)
     if legend:
         ax.legend(fontsize=8)
     return ax
@@ -115,7 +117,7 @@ def plot_anytime_grid(summary: pd.DataFrame, problems: Sequence[str], *, log_x: 
     n = len(problems)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.8), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.4), squeeze=False)
     colors = colors or algorithm_colors(list(dict.fromkeys(summary["algorithm"])))
     for k, problem in enumerate(problems):
         ax = axes[k // ncols][k % ncols]
@@ -127,8 +129,11 @@ def plot_anytime_grid(summary: pd.DataFrame, problems: Sequence[str], *, log_x: 
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 6), fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+    n_rows_legend = -(-len(labels) // 6)
+    top = 1 - 0.3 * n_rows_legend / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, top))
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top), ncol=min(len(labels), 6), fontsize=9,
+               frameon=False)
     return fig
 
 
