@@ -44,7 +44,7 @@ class OnePlusLambda(Algorithm):
         self._children: list[Result] = []
 
     def ask(self, n: int) -> list[Trial]:
-        if self._pending:  # generation barrier: wait for the previous batch
+        if self.n_pending:  # generation barrier: wait for the previous batch
             return []
         if self.parent is None:
             return [self.make_trial(self.space.sample(self.rng), operator="sample")]
@@ -55,10 +55,9 @@ class OnePlusLambda(Algorithm):
             for _ in range(self.offspring)
         ]
 
-    def tell(self, result: Result) -> None:
-        super().tell(result)
+    def on_result(self, result: Result) -> None:
         self._children.append(result)
-        if self._pending:
+        if self.n_pending:
             return
         best = min(self._children, key=lambda r: (r.objective, r.trial.trial_id))
         if self.parent is None or best.objective <= self.parent[1]:

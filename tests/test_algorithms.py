@@ -338,3 +338,28 @@ def test_registry_survives_a_missing_module(space: SearchSpace, monkeypatch: pyt
     with pytest.raises(ConfigError, match=r"'ghost' is registered but its module evoautodl\.algorithms\.ghost"):
         get_algorithm("ghost", space)
     assert get_algorithm("ga", space).name == "ga"
+
+
+def test_tell_is_the_base_class_and_on_result_sees_only_own_trials(space: SearchSpace) -> None:
+    with pytest.raises(TypeError, match="override on_result"):
+        type("Bad", (RandomSearch,), {"tell": lambda self, result: None})
+
+    seen: list[int] = []
+
+    class Recorder(RandomSearch):
+        def on_result(self, result: Result) -> None:
+            seen.append(result.trial_id)
+
+    import dataclasses
+
+    a = Recorder(space, seed=0)
+    mine = a.ask(2)
+    foreign = dataclasses.replace(mine[0], trial_id=99)
+    assert a.n_pending == 2 and a.is_pending(mine[0].trial_id) and not a.is_pending(99)
+    a.tell(_ok(mine[1], 0.5))
+    a.tell(_ok(foreign, 0.1))  # not asked by this algorithm: counted, not seen
+    a.tell(_ok(mine[1], 0.5))  # told twice: counted, not seen again
+    assert seen == [mine[1].trial_id] and a.n_told == 3 and a.n_pending == 1
+    a.discard_checkpoint(None)
+    a.discard_checkpoint("ind0000001_b3")
+    assert a.pop_discarded_checkpoints() == ["ind0000001_b3"]

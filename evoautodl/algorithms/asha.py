@@ -194,22 +194,21 @@ class ASHAEvolution(Algorithm):
         return self.make_trial(child, budget=self.budgets[0], parent_ids=parents, operator=op)
 
     # ------------------------------------------------------------------ tell
-    def tell(self, result: Result) -> None:
-        super().tell(result)
+    def on_result(self, result: Result) -> None:
         t = result.trial
         k = t.rung
         if not 0 <= k < len(self.budgets):
             return
         f = self.fitness_of(result)
         if t.resume_from is not None:
-            self._discard.append(t.resume_from)  # only this promotion resumed from it
+            self.discard_checkpoint(t.resume_from)  # only this promotion resumed from it
         insort(self._rungs[k], (f, t.trial_id, t.individual_id, t.genome))
         ok = math.isfinite(f)
         self._n_ok[k] += ok
         if k == len(self.budgets) - 1:
             self._keep_if_incumbent(f, t.checkpoint_key, ok and result.checkpoint is not None)
         elif not ok:
-            self._discard.append(t.checkpoint_key)
+            self.discard_checkpoint(t.checkpoint_key)
         else:
             self._add_candidate(k, (f, t.trial_id, t.individual_id, t.genome, result.checkpoint is not None))
 
@@ -220,20 +219,20 @@ class ASHAEvolution(Algorithm):
         cands.insert(pos, cand)
         if pos >= keep:
             if cand[4]:
-                self._discard.append(checkpoint_key(cand[2], self.budgets[k]))
+                self.discard_checkpoint(checkpoint_key(cand[2], self.budgets[k]))
                 cands[pos] = (*cand[:4], False)
         elif len(cands) > keep and cands[keep][4]:
             out = cands[keep]
-            self._discard.append(checkpoint_key(out[2], self.budgets[k]))
+            self.discard_checkpoint(checkpoint_key(out[2], self.budgets[k]))
             cands[keep] = (*out[:4], False)
 
     def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
         if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
             if self._incumbent is not None:
-                self._discard.append(self._incumbent[1])
+                self.discard_checkpoint(self._incumbent[1])
             self._incumbent = (f, key)
         else:
-            self._discard.append(key)
+            self.discard_checkpoint(key)
 
     # ------------------------------------------------------------------ introspection
     def rung_sizes(self) -> list[int]:

@@ -1,5 +1,11 @@
 """The ask/tell algorithm protocol and the bookkeeping every algorithm shares.
 
+Writing one: subclass :class:`Algorithm`, implement ``ask(n)`` (build trials
+with ``make_trial``) and, to learn from results, the ``on_result(result)``
+hook; ``tell`` is the base class's (it keeps the pending trials and counts,
+and calls ``on_result`` only for the algorithm's own trials). Checkpoints the
+algorithm lets go of are handed back with ``discard_checkpoint(key)``.
+
 An algorithm never imports torch or mpi4py and does no file I/O. It must be a
 deterministic function of its seed and the sequence of ``ask``/``tell`` calls:
 the runner relies on this to resume a killed run exactly (it replays the
@@ -61,12 +67,31 @@ class Algorithm(ABC):
     def ask(self, n: int) -> list[Trial]:
         """Up to ``n`` new trials (fewer, or none, while a barrier waits)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "tell" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__} overrides Algorithm.tell; override on_result(result) instead (tell does the "
+                "bookkeeping: pending trials, counts, failed trials, and calls on_result for the algorithm's own "
+                "results)"
+            )
+
     def tell(self, result: Result) -> None:
-        """Report a finished trial (any status). Subclasses call super().tell first."""
-        self._pending.pop(result.trial.trial_id, None)
+        """Report a finished trial (any status). Not overridden: subclasses react in :meth:`on_result`.
+
+        The base class drops the trial from the pending ones and counts it; a
+        result of a trial this algorithm did not ask (or already told) changes
+        nothing else.
+        """
+        trial = self._pending.pop(result.trial.trial_id, None)
         self.n_told += 1
         if not result.ok:
             self.n_failed += 1
+        if trial is not None:
+            self.on_result(result)
+
+    def on_result(self, result: Result) -> None:  # noqa: B027 (a hook: most algorithms override it)
+        """React to a finished trial this algorithm asked (failed ones have ``result.objective == inf``)."""
 
     def is_finished(self) -> bool:
         """True when the algorithm has nothing more to ask (most never finish)."""
@@ -77,6 +102,15 @@ class Algorithm(ABC):
         """Trials asked and not yet told."""
         return list(self._pending.values())
 
+    @property
+    def n_pending(self) -> int:
+        """Number of trials asked and not yet told."""
+        return len(self._pending)
+
+    def is_pending(self, trial_id: int) -> bool:
+        """True while the trial with this id is asked and not yet told."""
+        return trial_id in self._pending
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue (the space excepted); picklable."""
         return copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "space"})
@@ -84,6 +118,17 @@ class Algorithm(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state from :meth:`state_dict`."""
         self.__dict__.update(copy.deepcopy(state))
+
+    def discard_checkpoint(self, key: str | None) -> None:
+        """Mark a checkpoint the algorithm will never resume from again (None: nothing to drop).
+
+        The runner deletes marked checkpoints after each batch of results, so
+        disk use stays bounded; an algorithm calls this for every checkpoint
+        key it lets go of (a promoted trial's lower checkpoint, a replaced
+        member's, a dropped candidate's).
+        """
+        if key is not None:
+            self._discard.append(key)
 
     def pop_discarded_checkpoints(self) -> list[str]:
         """Checkpoint keys the algorithm will never resume from again (the runner deletes them)."""

@@ -139,9 +139,8 @@ class DifferentialEvolution(Algorithm):
         return genome, parents, "de:" + self.strategy
 
     # ------------------------------------------------------------------ tell
-    def tell(self, result: Result) -> None:
+    def on_result(self, result: Result) -> None:
         slot = self._slot_of.pop(result.trial.trial_id, None)
-        super().tell(result)
         if slot is None:
             return
         member = Member.from_result(result, birth=self.n_told)
@@ -166,5 +165,5 @@ class DifferentialEvolution(Algorithm):
             loser = target
         else:
             loser = trial
-        if loser is not None and loser.checkpoint is not None:
-            self._discard.append(loser.checkpoint)
+        if loser is not None:
+            self.discard_checkpoint(loser.checkpoint)

@@ -251,8 +251,7 @@ class DEHB(Algorithm):
         return trial
 
     # ------------------------------------------------------------------ tell
-    def tell(self, result: Result) -> None:
-        super().tell(result)
+    def on_result(self, result: Result) -> None:
         t = result.trial
         meta = self._meta.pop(t.trial_id, None)
         if meta is None:
@@ -262,7 +261,7 @@ class DEHB(Algorithm):
         j = t.rung
         has_ckpt = result.ok and result.checkpoint is not None
         if t.resume_from is not None:
-            self._discard.append(t.resume_from)  # the promoted trial consumed its lower checkpoint
+            self.discard_checkpoint(t.resume_from)  # the promoted trial consumed its lower checkpoint
         if math.isfinite(f):
             self._select(j, _Member(np.asarray(t.genome, dtype=np.float64), f, t.individual_id), target)
         if j == len(self.budgets) - 1:
@@ -289,10 +288,10 @@ class DEHB(Algorithm):
     def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
         if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
             if self._incumbent is not None:
-                self._discard.append(self._incumbent[1])
+                self.discard_checkpoint(self._incumbent[1])
             self._incumbent = (f, key)
         else:
-            self._discard.append(key)
+            self.discard_checkpoint(key)
 
     def _advance(self, br: _Bracket) -> None:
         """The current rung of ``br`` is complete: promote its top 1/eta or close the bracket."""
@@ -306,7 +305,7 @@ class DEHB(Algorithm):
         finite = [r for r in ranked if math.isfinite(r[0])]
         promoted, dropped = finite[:n_next], finite[n_next:] + [r for r in ranked if not math.isfinite(r[0])]
         for _, _, ind, _, _ in dropped:
-            self._discard.append(checkpoint_key(ind, budget))
+            self.discard_checkpoint(checkpoint_key(ind, budget))
         if not promoted:
             self._brackets.remove(br)
             return

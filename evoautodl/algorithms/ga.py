@@ -205,20 +205,18 @@ class GeneticAlgorithm(Algorithm):
                                        generation=self.generation, rung=self._rung(budget)))
         return out
 
-    def tell(self, result: Result) -> None:
-        mine = result.trial.trial_id in self._pending and result.trial.generation == self.generation
-        super().tell(result)
-        if not mine:
+    def on_result(self, result: Result) -> None:
+        if result.trial.generation != self.generation:
             return
         member = self._member(result)
         if result.trial.operator == "promote":
             self._reevaluated[member.individual_id] = member
             old = next((m.checkpoint for m in self.population if m.individual_id == member.individual_id), None)
             if old is not None and old != member.checkpoint:
-                self._discard.append(old)
+                self.discard_checkpoint(old)
         else:
             self._offspring.append(member)
-        if not self._queue and not self._pending:
+        if not self._queue and not self.n_pending:
             self._next_generation()
 
     # ------------------------------------------------------------------ generations
@@ -227,8 +225,9 @@ class GeneticAlgorithm(Algorithm):
         children = sorted(self._offspring, key=lambda m: m.trial_id)
         survivors = children if self.generation == 0 else self._survivors(parents, children)
         kept = {m.trial_id for m in survivors}
-        self._discard.extend(m.checkpoint for m in parents + children
-                             if m.trial_id not in kept and m.checkpoint is not None)
+        for m in parents + children:
+            if m.trial_id not in kept:
+                self.discard_checkpoint(m.checkpoint)
         self.population = survivors
         self._offspring, self._reevaluated = [], {}
         self.generation += 1

@@ -185,8 +185,7 @@ class PBT(Algorithm):
         return min(self.max_budget, epochs + self.step_epochs)
 
     # ------------------------------------------------------------------ tell
-    def tell(self, result: Result) -> None:
-        super().tell(result)
+    def on_result(self, result: Result) -> None:
         t = result.trial
         m = self._meta.pop(t.trial_id, None)
         if m is None:
@@ -202,7 +201,7 @@ class PBT(Algorithm):
             mem.checkpoint = t.checkpoint_key if result.checkpoint is not None else None
             self._acquire(mem.checkpoint)
         else:
-            self._discard.append(t.checkpoint_key)
+            self.discard_checkpoint(t.checkpoint_key)
             if t.operator == "sample":  # a first step failed: remember the config to explore from
                 mem.genome = t.genome
         mem.fitness = f
@@ -262,7 +261,7 @@ class PBT(Algorithm):
         self._refs[key] -= 1
         if self._refs[key] <= 0:
             del self._refs[key]
-            self._discard.append(key)
+            self.discard_checkpoint(key)
 
     # ------------------------------------------------------------------ introspection
     def members(self) -> list[tuple[int, float, float]]:

@@ -93,13 +93,8 @@ class RegularizedEvolution(Algorithm):
             out.append(self.make_trial(child, parent_ids=(parent.individual_id,), operator="mutate", rung=rung))
         return out
 
-    def tell(self, result: Result) -> None:
-        mine = result.trial.trial_id in self._pending
-        super().tell(result)
-        if not mine:
-            return
+    def on_result(self, result: Result) -> None:
         self.population.append(Member.from_result(result, birth=self.n_told))
         while len(self.population) > self.population_size:
             oldest = self.population.popleft()
-            if oldest.checkpoint is not None:
-                self._discard.append(oldest.checkpoint)
+            self.discard_checkpoint(oldest.checkpoint)

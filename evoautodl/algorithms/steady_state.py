@@ -121,11 +121,7 @@ class SteadyStateEA(Algorithm):
         child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
         return child, parents, op
 
-    def tell(self, result: Result) -> None:
-        mine = result.trial.trial_id in self._pending
-        super().tell(result)
-        if not mine:
-            return
+    def on_result(self, result: Result) -> None:
         self.population.append(Member.from_result(result, birth=self.n_told))
         while len(self.population) > self.population_size:
             if self.removal == "oldest":
@@ -134,5 +130,4 @@ class SteadyStateEA(Algorithm):
                 worst = max(m.fitness for m in self.population)
                 k = next(i for i, m in enumerate(self.population) if m.fitness == worst)
             gone = self.population.pop(k)
-            if gone.checkpoint is not None:
-                self._discard.append(gone.checkpoint)
+            self.discard_checkpoint(gone.checkpoint)
