@@ -253,3 +253,40 @@ def test_reading_cells_in_processes_gives_the_same_tables(grid: Path) -> None:
     pd.testing.assert_frame_equal(one[0], two[0])
     pd.testing.assert_frame_equal(one[1], two[1])
     assert one[2] == two[2]
+
+
+HARNESS = """
+name = "harness"
+seeds = [0, 1, 2]
+[budget]
+unit = "epochs"
+max = 90
+[fidelity]
+min_budget = 1
+eta = 3
+[reference]
+samples = 2000
+[problems.syn]
+type = "synthetic"
+max_budget = 9
+fidelity_correlation = 0.7
+[algorithms.random]
+[algorithms.asha_ea]
+"""
+
+
+def test_compare_reads_what_evoautodl_experiment_writes(tmp_path: Path) -> None:
+    exp, out = tmp_path / "exp.toml", tmp_path / "res"
+    exp.write_text(HARNESS)
+    assert main(["experiment", str(exp), "--out", str(out), "--no-progress"]) == 0
+    res = compare(out, out=tmp_path / "cmp", figures=False)
+    assert int(res.cells["included"].sum()) == 6 and res.algorithms == ("random", "asha_ea")
+    reference = json.loads((out / "grid.json").read_text())["problems"]["syn"]["reference_objective"]
+    assert reference is not None and res.problems["oracle"].iloc[0] <= reference
+    assert (res.reports[-1].perf["regret"] >= 0).all()
+    victim = out / "cells/syn/asha_ea/seed1/cell.json"
+    state = json.loads(victim.read_text())
+    victim.write_text(json.dumps({**state, "status": "stopped"}))
+    again = compare(out, out=False)
+    row = again.cells.set_index(["problem", "algorithm", "seed"]).loc[("syn", "asha_ea", 1)]
+    assert row["status"] == "stopped" and not row["included"]

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from evoautodl.compare.plots import budget_label
-from evoautodl.compare.report import fraction_tag
-from evoautodl.compare.tables import latex_table, markdown_table, per_problem_markdown, summary_rows
+from evoautodl.compare.tables import fraction_tag, latex_table, markdown_table, per_problem_markdown, summary_rows
 
 if TYPE_CHECKING:
     from evoautodl.compare.report import BudgetReport, Comparison

@@ -26,6 +26,7 @@ import pandas as pd
 from evoautodl.compare.anytime import DEFAULT_TARGETS, aggregate_anytime, anytime_summary, ecdf
 from evoautodl.compare.grid import CompareError, Grid, read_grid
 from evoautodl.compare.regret import add_regret, budget_grid, oracle_values, performance_at, regret_scales
+from evoautodl.compare.render import render_text, write_outputs
 from evoautodl.compare.stats import (
     CDResult,
     FriedmanResult,
@@ -40,14 +41,9 @@ from evoautodl.compare.stats import (
 from evoautodl.compare.tables import final_table, per_problem_table
 from evoautodl.compare.traces import load_cells
 
-__all__ = ["BudgetReport", "Comparison", "compare", "fraction_tag"]
+__all__ = ["BudgetReport", "Comparison", "compare"]
 
 logger = logging.getLogger(__name__)
-
-
-def fraction_tag(fraction: float) -> str:
-    """File-name tag of a budget fraction: 0.25 -> "25pct", 1.0 -> "100pct"."""
-    return f"{fraction * 100:g}pct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +177,6 @@ def compare(results_dir: str | Path, out: str | Path | bool | None = None,
         ranks=rank_over_budget(perf, block_kind), reports=reports, targets=tgt, blocks=block_kind, text="",
         out=None,
     )
-    from evoautodl.compare.render import render_text, write_outputs
-
     text = render_text(comparison)
     if out is False:
         return _replace(comparison, text=text)

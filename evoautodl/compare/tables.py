@@ -16,8 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["final_table", "format_number", "latex_table", "markdown_table", "per_problem_markdown",
+__all__ = ["final_table", "format_number", "fraction_tag", "latex_table", "markdown_table", "per_problem_markdown",
            "per_problem_table", "summary_rows"]
+
+
+def fraction_tag(fraction: float) -> str:
+    """File-name tag of a budget fraction: 0.25 -> "25pct", 1.0 -> "100pct"."""
+    return f"{fraction * 100:g}pct"
 
 
 def per_problem_table(perf: pd.DataFrame) -> pd.DataFrame:
