@@ -290,3 +290,11 @@ def test_compare_reads_what_evoautodl_experiment_writes(tmp_path: Path) -> None:
     again = compare(out, out=False)
     row = again.cells.set_index(["problem", "algorithm", "seed"]).loc[("syn", "asha_ea", 1)]
     assert row["status"] == "stopped" and not row["included"]
+
+
+def test_a_problem_without_any_full_budget_result_is_left_out_and_named(grid: Path, tmp_path: Path) -> None:
+    folder = _edit(grid, tmp_path / "g", lambda s: s["problems"]["mixed-c0.5"].update(max_budget=27))
+    res = compare(folder, out=False)
+    assert list(res.problems["problem"]) == ["mixed-c1-noisy"]
+    assert "Problems left out" in res.text and "mixed-c0.5" in res.text
+    assert set(res.reports[-1].perf["problem"]) == {"mixed-c1-noisy"}

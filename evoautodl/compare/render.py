@@ -37,6 +37,7 @@ def _setup(c: Comparison) -> list[str]:
     if len(left):
         counts = ", ".join(f"{n} {s}" for s, n in left["status"].value_counts().items())
         lines.append(f"Left out: {len(left)} cells ({counts}); see cells.csv.")
+    lines += list(c.notes)
     lines += ["",
               "Regret = best objective among the run's full-budget trials finished within the budget, minus the "
               "oracle (min of the reference objective and the best any run found). Normalized regret = regret / "

@@ -81,6 +81,7 @@ class Comparison:
     text: str
     out: Path | None
     files: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
@@ -146,8 +147,11 @@ def compare(results_dir: str | Path, out: str | Path | bool | None = None,
     included, algorithms = _compared(grid, cells)
     oracle = oracle_values(included, {p.name: p.reference_objective for p in grid.problems})
     no_result = [p for p, v in oracle.items() if not math.isfinite(v)]
+    notes: list[str] = []
     if no_result:
-        logger.warning("left out (no full-budget result and no reference): %s", ", ".join(no_result))
+        notes.append(f"Problems left out (no run has a full-budget result and grid.json gives no reference): "
+                     f"{', '.join(no_result)}.")
+        logger.warning("%s", notes[-1])
         oracle = oracle.drop(no_result)
         included = included[~included["problem"].isin(no_result)]
     if oracle.empty:
@@ -175,7 +179,7 @@ def compare(results_dir: str | Path, out: str | Path | bool | None = None,
         grid=grid, cells=cells, problems=problems, algorithms=algorithms, perf=perf,
         anytime=anytime_summary(perf), aggregate=aggregate_anytime(perf), ecdf=ecdf(perf, tgt),
         ranks=rank_over_budget(perf, block_kind), reports=reports, targets=tgt, blocks=block_kind, text="",
-        out=None,
+        out=None, notes=tuple(notes),
     )
     text = render_text(comparison)
     if out is False:
