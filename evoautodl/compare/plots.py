@@ -62,6 +62,14 @@ def _plain_log_axis(axis: Any) -> None:
     axis.set_minor_formatter(PlainLog(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
+def _legend(ax: Any, n: int) -> None:
+    """Inside the axes for a few algorithms, to the right of them beyond five (lines stay visible)."""
+    if n > 5:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        ax.legend(fontsize=8)
+
+
 def _style(ax: Any, a: str, colors: Mapping[str, Any] | None, i: int) -> dict[str, Any]:
     styles = ("-", "--", "-.", ":")
     color = colors.get(a) if colors else None
@@ -105,7 +113,7 @@ def plot_anytime(summary: pd.DataFrame, ax: Any = None, *, problem: str | None =
     if log_y:
         ax.grid(alpha=0.12, which="minor", lw=0.4)
     if legend:
-        ax.legend(fontsize=8)
+        _legend(ax, len(algorithms))
     return ax
 
 
@@ -129,11 +137,11 @@ def plot_anytime_grid(summary: pd.DataFrame, problems: Sequence[str], *, log_x: 
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    n_rows_legend = -(-len(labels) // 6)
-    top = 1 - 0.3 * n_rows_legend / fig.get_figheight()
+    per_row = max(4, int(fig.get_figwidth() / 1.5))
+    top = 1 - 0.3 * -(-len(labels) // per_row) / fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, top))
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top), ncol=min(len(labels), 6), fontsize=9,
-               frameon=False)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top), ncol=min(len(labels), per_row),
+               fontsize=9, frameon=False)
     return fig
 
 
@@ -154,7 +162,7 @@ def plot_ecdf(data: pd.DataFrame, ax: Any = None, *, log_x: bool = False, unit: 
     what = f"{n_targets} targets" if n_targets else "targets"
     ax.set_title(f"ECDF, {what} log-spaced in normalized regret", fontsize=10)
     ax.grid(alpha=0.3, lw=0.5)
-    ax.legend(fontsize=8)
+    _legend(ax, len(algorithms))
     return ax
 
 
@@ -177,7 +185,7 @@ def plot_mean_rank(data: pd.DataFrame, ax: Any = None, *, log_x: bool = False, u
     what = {"problem": "problems", "run": "(problem, seed) runs"}.get(blocks, "blocks")
     ax.set_title(f"mean rank over {n_blocks} {what}", fontsize=10)
     ax.grid(alpha=0.3, lw=0.5)
-    ax.legend(fontsize=8)
+    _legend(ax, len(algorithms))
     return ax
 
 
