@@ -76,12 +76,15 @@ def final_table(perf: pd.DataFrame, ranks: pd.Series, tests: pd.DataFrame | None
 
 
 def format_number(x: float, digits: int = 3, latex: bool = False) -> str:
-    """``digits`` significant digits; inf and NaN spelled out."""
+    """``digits`` significant digits (trailing zeros kept); inf and NaN spelled out."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "--" if latex else "-"
     if math.isinf(x):
         return ("$\\infty$" if latex else "inf") if x > 0 else ("$-\\infty$" if latex else "-inf")
-    text = f"{x:.{digits}g}"
+    text = f"{x:#.{digits}g}".rstrip(".")  # trailing zeros kept: a column reads 0.280, 0.0478, 0.129
+    if "e" in text:
+        mant, exp = text.split("e")
+        text = f"{mant.rstrip('.')}e{exp}"
     if latex and "e" in text:
         mant, exp = text.split("e")
         text = f"${mant}\\times10^{{{int(exp)}}}$"
