@@ -298,3 +298,10 @@ def test_a_problem_without_any_full_budget_result_is_left_out_and_named(grid: Pa
     assert list(res.problems["problem"]) == ["mixed-c1-noisy"]
     assert "Problems left out" in res.text and "mixed-c0.5" in res.text
     assert set(res.reports[-1].perf["problem"]) == {"mixed-c1-noisy"}
+
+
+def test_a_fraction_next_to_a_grid_budget_is_read_once(grid: Path) -> None:
+    res = compare(grid, out=False, fractions=(0.03,), figures=False)  # 0.03 * 240 = 7.199999999999999, grid 7.2
+    report = res.reports[0]
+    assert report.budget == 0.03 * 240
+    assert len(report.perf) == int(res.cells["included"].sum())  # one row per compared cell

@@ -198,8 +198,8 @@ def _replace(c: Comparison, **changes: object) -> Comparison:
 
 def _at_budget(perf_all: pd.DataFrame, fraction: float, budget_max: float, blocks: str,
                alpha: float) -> BudgetReport:
-    budget = fraction * budget_max
-    perf = perf_all[np.isclose(perf_all["budget"], budget)]
+    budget = fraction * budget_max  # read at exactly this value (compare() adds it to the budgets)
+    perf = perf_all[perf_all["budget"] == budget]
     scores = block_scores(perf, blocks)
     ranks = mean_ranks(scores)
     if len(scores.columns) >= 2 and len(scores):
