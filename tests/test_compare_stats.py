@@ -177,3 +177,12 @@ def test_blocks_option() -> None:
     assert resolve_blocks("run", 34) == "run"
     with pytest.raises(CompareError, match="blocks"):
         resolve_blocks("tasks", 3)
+
+
+def test_median_difference_between_opposite_infinities_is_undefined_without_warnings() -> None:
+    scores = pd.DataFrame({"a": [math.inf, 0.1], "b": [0.1, math.inf]})  # differences inf and -inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = wilcoxon_holm(scores, "a").iloc[0]
+    assert math.isnan(row.median_difference)
+    assert (row.wins, row.losses) == (1, 1)

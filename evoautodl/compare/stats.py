@@ -236,9 +236,9 @@ def wilcoxon_holm(scores: pd.DataFrame, control: str | None = "best", alpha: flo
         else:
             res = wilcoxon(d, zero_method="wilcox")
             stat, p = float(res.statistic), float(res.pvalue)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # inf - inf is a tie; a median between -inf and inf is undefined (NaN)
             raw = scores[a].to_numpy(dtype=float) - scores[b].to_numpy(dtype=float)
-        med = float(np.median(np.where(np.isnan(raw), 0.0, raw))) if len(raw) else math.nan  # inf - inf: a tie
+            med = float(np.median(np.where(np.isnan(raw), 0.0, raw))) if len(raw) else math.nan
         rows.append((a, b, len(d), wins, ties, losses, med, stat, p))
     out = pd.DataFrame(rows, columns=["algorithm", "versus", "n", "wins", "ties", "losses", "median_difference",
                                       "statistic", "p_value"])
