@@ -130,7 +130,7 @@ def plot_anytime_grid(summary: pd.DataFrame, problems: Sequence[str], *, log_x: 
     for k, problem in enumerate(problems):
         ax = axes[k // ncols][k % ncols]
         plot_anytime(summary, ax, problem=problem, log_x=log_x, unit=unit, colors=colors, legend=False)
-        if k // ncols != nrows - 1:
+        if k + ncols < n:  # a panel below carries the budget label
             ax.set_xlabel("")
         if k % ncols:
             ax.set_ylabel("")
