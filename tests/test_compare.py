@@ -305,3 +305,15 @@ def test_a_fraction_next_to_a_grid_budget_is_read_once(grid: Path) -> None:
     report = res.reports[0]
     assert report.budget == 0.03 * 240
     assert len(report.perf) == int(res.cells["included"].sum())  # one row per compared cell
+
+
+def test_registering_the_subcommand_stays_light() -> None:
+    from evoautodl.cli import _parser
+    from evoautodl.compare.stats import BLOCKS
+
+    for b in BLOCKS:  # the CLI's choices are the library's
+        assert _parser().parse_args(["compare", "results", "--blocks", b]).blocks == b
+    probe = "import sys, evoautodl.cli\nevoautodl.cli._parser()\nprint('pandas' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"  # `evoautodl run` does not pay for compare's imports

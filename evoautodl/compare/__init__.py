@@ -17,46 +17,32 @@ only: it never imports the runner or the backends.
     print(result.text)
 """
 
-from evoautodl.compare.anytime import DEFAULT_TARGETS, aggregate_anytime, anytime_summary, ecdf
-from evoautodl.compare.grid import CompareError, Grid, read_grid
-from evoautodl.compare.regret import add_regret, budget_grid, oracle_values, performance_at, regret_scales
-from evoautodl.compare.report import BudgetReport, Comparison, compare
-from evoautodl.compare.stats import (
-    block_scores,
-    critical_difference,
-    friedman,
-    holm,
-    mean_ranks,
-    nemenyi_cd,
-    rank_over_budget,
-    wilcoxon_holm,
-)
-from evoautodl.compare.traces import cell_trace, load_cells
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_TARGETS",
-    "BudgetReport",
-    "CompareError",
-    "Comparison",
-    "Grid",
-    "add_regret",
-    "aggregate_anytime",
-    "anytime_summary",
-    "block_scores",
-    "budget_grid",
-    "cell_trace",
-    "compare",
-    "critical_difference",
-    "ecdf",
-    "friedman",
-    "holm",
-    "load_cells",
-    "mean_ranks",
-    "nemenyi_cd",
-    "oracle_values",
-    "performance_at",
-    "rank_over_budget",
-    "read_grid",
-    "regret_scales",
-    "wilcoxon_holm",
-]
+import importlib
+from typing import Any
+
+#: public name -> module that defines it (imported on first use, so ``evoautodl.compare.cli``, which the
+#: command line imports to register the subcommand, does not pull in pandas, scipy or matplotlib)
+_LAZY = {
+    "DEFAULT_TARGETS": "anytime", "aggregate_anytime": "anytime", "anytime_summary": "anytime", "ecdf": "anytime",
+    "CompareError": "grid", "Grid": "grid", "read_grid": "grid",
+    "add_regret": "regret", "budget_grid": "regret", "oracle_values": "regret", "performance_at": "regret",
+    "regret_scales": "regret",
+    "BudgetReport": "report", "Comparison": "report", "compare": "report",
+    "block_scores": "stats", "critical_difference": "stats", "friedman": "stats", "holm": "stats",
+    "mean_ranks": "stats", "nemenyi_cd": "stats", "rank_over_budget": "stats", "wilcoxon_holm": "stats",
+    "cell_trace": "traces", "load_cells": "traces",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"evoautodl.compare.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'evoautodl.compare' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -10,9 +10,7 @@ __all__ = ["add_compare_parser", "run_compare"]
 
 
 def add_compare_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add the ``compare`` subcommand to the CLI's subparsers."""
-    from evoautodl.compare.stats import BLOCKS
-
+    """Add the ``compare`` subcommand to the CLI's subparsers (imports nothing heavy)."""
     p = sub.add_parser("compare", help="compare the algorithms of a grid results folder: tables, tests, "
                                        "figures, IOHprofiler export (into RESULTS_DIR/compare)")
     p.add_argument("results_dir", help="folder with grid.json (written by `evoautodl experiment`)")
@@ -21,7 +19,7 @@ def add_compare_parser(sub: Any) -> argparse.ArgumentParser:
                    help="budget fractions of the final tables and tests (default: 0.25 1.0)")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also compare cells whose cell.json status is not 'complete'")
-    p.add_argument("--blocks", choices=BLOCKS, default="auto",
+    p.add_argument("--blocks", choices=("auto", "problem", "run"), default="auto",
                    help="rank within problems (mean over seeds) or within (problem, seed) runs; "
                         "auto: problems when there are at least 5 (default)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")

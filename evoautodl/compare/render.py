@@ -43,7 +43,9 @@ def _setup(c: Comparison) -> list[str]:
               "oracle (min of the reference objective and the best any run found). Normalized regret = regret / "
               "the median regret of the runs' first full-budget result on that problem. A run without a "
               "full-budget result by then has regret inf and ranks last.",
-              f"Ranks and tests over {_BLOCKS[c.blocks]}; 1 = best."]
+              f"Mean ranks in the tables, the critical-difference diagrams and the tests are over "
+              f"{_BLOCKS[c.blocks]}; 1 = best. The mean rank over budget (mean_rank.png) ranks within each "
+              "(problem, seed) run."]
     return lines
 
 
@@ -197,7 +199,7 @@ def _figures(c: Comparison, out: Path, log_x: bool) -> list[Path]:
     _save(ax.figure, out / "anytime_mean", files)
     ax = plot_ecdf(c.ecdf, log_x=log_x, unit=unit, colors=colors, n_targets=len(c.targets))
     _save(ax.figure, out / "ecdf", files)
-    ax = plot_mean_rank(c.ranks, log_x=log_x, unit=unit, colors=colors, blocks=c.blocks)
+    ax = plot_mean_rank(c.ranks, log_x=log_x, unit=unit, colors=colors, blocks="run")
     _save(ax.figure, out / "mean_rank", files)
     for r in c.reports:
         ax = plot_critical_difference(r.cd, title=f"critical difference at {r.fraction * 100:g}% of the budget "

@@ -6,7 +6,7 @@ Pseudocode::
     cells = read every cell (only status "complete" unless include_incomplete)
     oracle, scale per problem (see evoautodl.compare.regret)
     perf  = regret of every compared cell on a common budget grid (+ each fraction of the budget)
-    anytime curves, aggregate curve, ECDF, mean rank over budget
+    anytime curves, aggregate curve, ECDF, mean rank over budget (ranks within each (problem, seed))
     for each fraction f: final table, per-problem table, Friedman, Nemenyi CD, Wilcoxon-Holm at f * budget
     write compare/ (Markdown, LaTeX, CSV, PNG + PDF figures, ioh/) unless out is False
 """
@@ -178,7 +178,7 @@ def compare(results_dir: str | Path, out: str | Path | bool | None = None,
     comparison = Comparison(
         grid=grid, cells=cells, problems=problems, algorithms=algorithms, perf=perf,
         anytime=anytime_summary(perf), aggregate=aggregate_anytime(perf), ecdf=ecdf(perf, tgt),
-        ranks=rank_over_budget(perf, block_kind), reports=reports, targets=tgt, blocks=block_kind, text="",
+        ranks=rank_over_budget(perf, "run"), reports=reports, targets=tgt, blocks=block_kind, text="",
         out=None, notes=tuple(notes),
     )
     text = render_text(comparison)
