@@ -12,7 +12,8 @@ first full-budget result).
 Normalized regret: ``r(b) / s_p`` with ``s_p`` the median, over the problem's
 compared cells, of the regret of each cell's *first* full-budget result (the
 regret of an untuned configuration: random search's first sample, an initial
-population member). A normalized regret of 1 is where a typical run starts,
+population member; for multi-fidelity algorithms a configuration that was
+already promoted). A normalized regret of 1 is where a typical run starts,
 0 is the oracle, so problems on different scales average. Should every first
 result already hit the oracle, ``s_p`` falls back to the largest first-result
 regret, then to 1.
