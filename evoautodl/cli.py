@@ -1,4 +1,4 @@
-"""The ``evoautodl`` command line: run, demo, resume, show, analyze, experiment.
+"""The ``evoautodl`` command line: run, demo, resume, show, analyze, experiment, compare.
 
 Under ``mpiexec -n N`` (N > 1) rank 0 is the manager and ranks 1..N-1 serve
 trials; otherwise trials run in this process (or on the simulated clock).
@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     from evoautodl.grid.command import add_experiment_parser
 
     add_experiment_parser(sub)
+    from evoautodl.compare.cli import add_compare_parser
+
+    add_compare_parser(sub)
     return p
 
 
@@ -327,7 +330,7 @@ def _world() -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    size, rank = (1, 0) if args.command in ("show", "analyze") else _world()
+    size, rank = (1, 0) if args.command in ("show", "analyze", "compare") else _world()
     _setup_logging(rank, getattr(args, "verbose", False))
     if args.command == "experiment":  # every rank takes part (evoautodl.grid.schedule)
         from evoautodl.grid.command import experiment_main
@@ -361,6 +364,10 @@ def _command(args: argparse.Namespace, size: int) -> int:
         return _show(Path(args.run_dir), args.top, args.skip_corrupt)
     if args.command == "analyze":
         return _analyze(args)
+    if args.command == "compare":
+        from evoautodl.compare.cli import run_compare
+
+        return run_compare(args)
     from evoautodl.experiment import read_experiment_file
 
     if args.command == "run":
