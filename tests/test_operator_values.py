@@ -286,3 +286,20 @@ def test_ignored_ga_settings_are_errors(space: Any, options: dict[str, Any], mes
         get_algorithm("ga", space, **options)
     assert message in str(err.value)
     get_algorithm("ga", space, ladder=LADDER, generations_per_rung=2, reevaluate_on_budget_increase=False)
+
+
+def test_default_checkpoint_hygiene_leaves_what_on_result_discarded(space: Any) -> None:
+    """An algorithm that discards its results' checkpoints itself (the contract before manages_checkpoints)
+    hands each key back once; one that does nothing keeps only the incumbent's."""
+    from evoautodl.algorithms.random_search import RandomSearch
+
+    class DiscardsItself(RandomSearch):
+        def on_result(self, result: Result) -> None:
+            self.discard_checkpoint(result.checkpoint)
+
+    for cls, kept in ((DiscardsItself, 0), (RandomSearch, 1)):
+        algo = cls(space, seed=0, max_budget=9)
+        _drive(algo, 12)
+        discarded = algo.pop_discarded_checkpoints()
+        assert len(discarded) == len(set(discarded)) == algo.n_told - kept
+        assert (algo.incumbent_checkpoint is None) == (kept == 0)

@@ -19,10 +19,11 @@ population's) sets ``manages_checkpoints = True`` and hands back every key it
 lets go of with ``discard_checkpoint(key)``; for any other algorithm the base
 class keeps only the incumbent's checkpoint (the best result at the maximum
 budget) and discards the rest, so disk use stays bounded without a line of
-code. Shared helpers: ``keep_if_incumbent``, ``member``, ``top_rung``,
-``rung_of``, ``resolve_operator`` (operators as values, checked when the
-algorithm is built); ``requires_ladder = True`` makes the constructor refuse
-to run without a fidelity ladder. ``evoautodl.testing.check_algorithm``
+code (a checkpoint ``on_result`` already handed back is left alone).
+Shared helpers: ``keep_if_incumbent``, ``member``, ``top_rung``, ``rung_of``,
+``resolve_operator`` (operators as values, checked when the algorithm is
+built); ``requires_ladder = True`` makes the constructor refuse to run
+without a fidelity ladder. ``evoautodl.testing.check_algorithm``
 checks the whole contract in one call.
 
 An algorithm never imports torch or mpi4py and does no file I/O. It must be a
@@ -155,8 +156,10 @@ class Algorithm(ABC):
         if not result.ok:
             self.n_failed += 1
         if trial is not None:
+            n_discarded = len(self._discard)
             self.on_result(result)
-            if not self.manages_checkpoints:
+            if not self.manages_checkpoints and _key_of(result) not in self._discard[n_discarded:]:
+                # checkpoint hygiene by default (unless on_result let this checkpoint go itself)
                 if result.trial.budget_epochs >= self.max_budget:
                     self.keep_if_incumbent(result)
                 else:
