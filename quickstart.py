@@ -78,7 +78,9 @@ def run_demo(extra: list[str]) -> int:
 
 
 def run_tests(extra: list[str]) -> int:
-    cmd = [str(PY), "-m", "pytest", *extra]
+    # the suite spreads over up to 4 processes (pytest-xdist); `quickstart.py test -n 0` runs it in one
+    parallel = [] if any(a == "-n" or a.startswith("-n") for a in extra) else ["-n", str(min(os.cpu_count() or 1, 4))]
+    cmd = [str(PY), "-m", "pytest", *parallel, *extra]
     print("+", " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT).returncode
 
