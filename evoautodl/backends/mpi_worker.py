@@ -191,6 +191,9 @@ def abort_job(comm: Any, exit_code: int = 0) -> None:
     """Last resort when a worker cannot be stopped: end the whole job with ``exit_code``."""
     logging.shutdown()
     sys.stdout.flush(), sys.stderr.flush()
+    # MPI_Abort tears the job down at once: give the launcher a moment to forward what this rank
+    # printed last (the error that says why the run stopped), which it could otherwise drop
+    time.sleep(1.0)
     comm.Abort(int(exit_code))
 
 
