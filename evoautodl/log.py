@@ -366,6 +366,8 @@ def load_run(path: str | Path, *, skip_corrupt: bool = False):  # -> pandas.Data
     import pandas as pd
 
     run_dir = Path(path)
+    if not run_dir.exists():
+        raise RunDirError(f"{run_dir}: not a run directory (does not exist)")
     if not (run_dir / LOG_NAME).exists():
         raise RunDirError(f"{run_dir}: no {LOG_NAME} (is this a run directory?)")
     meta = read_meta(run_dir)

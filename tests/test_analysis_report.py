@@ -71,6 +71,7 @@ def _error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "is this a run directory" in _error(capsys, str(tmp_path))
+    assert "not a run directory (does not exist)" in _error(capsys, str(tmp_path / "missing"))
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "evaluations.jsonl").write_text("")
