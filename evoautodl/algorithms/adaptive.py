@@ -1,0 +1,542 @@
+"""Adaptive multi-fidelity evolution: measures online how far cheap budgets can be trusted.
+
+Successive halving (Hyperband, ASHA) bets that a configuration's rank after a
+few epochs predicts its rank after all of them. On some problems it does, on
+others it does not, and a fixed ladder cannot be right for both. This
+algorithm measures the agreement between each rung and the full budget while
+it runs, chooses per new configuration where it starts and how much of each
+rung is promoted from the expected payoff of each choice, and pre-screens its
+offspring with a Gaussian-process model of every result (budget as an input).
+It is asynchronous (no generation barrier), continues promoted configurations
+from their checkpoints, and is a deterministic function of its seed and the
+ask/tell sequence. Pseudocode::
+
+    ask(n): repeat n times
+        promotion due (ASHA rule, top rung first): a configuration c waiting
+            at rung k whose rank among all rung-k values is below
+            floor(q_c * n_k) (q_c: the keep fraction of c's bracket) goes to
+            rung k+1, resuming from its checkpoint
+        else an exploratory promotion, if one is queued (see tell): the
+            configuration continues straight to the full budget
+        else a new configuration:
+            bracket (s, q): sample atanh(rho_k) ~ posterior for every rung,
+                take the bracket with the largest value(s, q | rho, horizon)
+                (Thompson sampling; fidelity_trust's value model); the
+                full-budget bracket is one of them
+            genome: fewer than n_initial results: uniform sample; else
+                n_candidates candidates (mutations / crossovers of parents
+                chosen by tournament among the best configurations of the
+                highest well-filled rung, plus uniform samples), the one with
+                the largest expected improvement at the full budget under
+                the GP wins (surrogate-assisted pre-screening)
+            trained to b_s from scratch
+    tell(result of c at rung k):
+        values at every rung <= k from the learning curve (rung j: the
+            objective after b_j epochs), each inserted in its rung's ranking
+            and added to the GP's data
+        k < R: c waits at rung k for a promotion; while rung k has fewer
+            than explore_pairs unbiased pairs, with probability
+            explore_fraction c is queued for an exploratory promotion
+            instead (chosen without looking at its value)
+        k = R and c's path from some rung j was not selected on its values
+            (full-budget start: j = 0, exploratory promotion from rung j):
+            its pairs (value at rung i, value at R), i >= j, update the
+            agreements; the new schedule is logged (decisions())
+
+What it takes from which work:
+
+- Hyperband (Li et al., JMLR 2018) and BOHB (Falkner et al., ICML 2018):
+  brackets that start at different rungs, the full-budget bracket as the
+  hedge against misleading low budgets; BOHB's model-based sampling of new
+  configurations (here a GP with the budget as input rather than a KDE per
+  budget).
+- ASHA (Li et al., MLSys 2020): asynchronous promotions (top ``q`` fraction of
+  each rung, no barrier), checkpoint continuation.
+- DEHB (Awad et al., IJCAI 2021): evolutionary variation of the best
+  configurations of the higher budgets as the proposal distribution.
+- Hyper-Tune (Li et al., VLDB 2022): choose brackets from the measured
+  consistency between low and high fidelities; here the consistency is a
+  normal-score correlation with a posterior, the choice is Thompson sampling
+  over a value model (expected best full-budget score per horizon), and
+  unbiased pairs come from full-budget runs and exploratory promotions.
+- PASHA (Bohdal et al., ICLR 2023): spend more only when the ranking says so;
+  here the keep fraction (how many are promoted) is part of the choice.
+- Learning-curve extrapolation and freeze-thaw BO (Domhan et al., IJCAI
+  2015; Swersky et al., 2014): every trial's learning curve is used; its
+  values at all lower rungs enter the agreement estimates and the GP.
+- Surrogate-assisted evolutionary algorithms (Jin, "Surrogate-assisted
+  evolutionary computation", Swarm Evol. Comput. 2011; pre-selection as in
+  Loshchilov et al., GECCO 2010): many offspring, the model picks which one
+  is evaluated; expected improvement (Jones et al., 1998) trades exploitation
+  against the model's uncertainty.
+
+Bounded cost: the GP keeps at most ``max_model_points`` points (the best
+configurations at the highest rungs, plus the most recent), adds new points
+with an O(n^2) Cholesky update, and re-fits its hyperparameters on a
+geometric schedule (n_told = 10, 13, 17, ...), so ask + tell cost does not
+grow with the number of evaluations (experiments/bench/adaptive_overhead.py).
+
+Checkpoint hygiene as in ``asha_ea``: the checkpoints of the
+``keep_checkpoints_per_rung`` best waiting configurations of each rung are
+kept (a configuration pushed out of that set is promoted from scratch, if
+ever); a promoted trial's lower checkpoint is discarded when it is told; at
+the full budget only the incumbent's checkpoint is kept.
+
+Failed trials have fitness +inf: they rank last in their rung and in the GP
+(so the model steers away from them) and are never promoted.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evoautodl.algorithms import options as opt
+from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.budget_gp import BudgetGP, FeatureMap, expected_improvement, normal_scores
+from evoautodl.algorithms.dehb import require_ladder
+from evoautodl.algorithms.fidelity_trust import (
+    Agreement,
+    ScheduleDecision,
+    agreement,
+    bracket_values,
+    make_brackets,
+    max_normal_moments,
+)
+from evoautodl.errors import ConfigError
+from evoautodl.fidelity import BudgetLadder
+from evoautodl.operators.crossover import uniform_crossover
+from evoautodl.operators.mutation import mutate
+from evoautodl.operators.selection import tournament
+from evoautodl.records import Result, Trial, checkpoint_key
+from evoautodl.space import SearchSpace
+
+__all__ = ["AdaptiveFidelityEA"]
+
+_DRAWS = 256  # Thompson draws behind each logged decision's bracket probabilities
+
+
+@dataclass(slots=True)
+class _Config:
+    """What the algorithm knows about one configuration (individual)."""
+
+    genome: tuple[float, ...]
+    features: np.ndarray
+    start: int  # rung it was first trained to
+    keep: float  # keep fraction of its bracket
+    values: list[float]  # objective at each rung (NaN: unknown)
+    reached: int = -1  # highest rung with a result
+    free_from: int | None = None  # pairs (rung >= free_from, R) are not selected on its values
+    failed: bool = False
+    told: int = 0  # position in the order of results (recency)
+
+
+class AdaptiveFidelityEA(Algorithm):
+    """Adaptive multi-fidelity evolution with GP pre-screening (see the module docstring).
+
+    Args:
+        space: the search space.
+        seed: root seed.
+        n_objectives: objectives the workload reports (the first is optimised).
+        max_budget: ignored (the ladder's maximum is used).
+        ladder: the budget ladder (required).
+        population_size: best configurations of the parent rung that can be parents.
+        tournament_size: entrants per parent tournament.
+        crossover_prob: probability that a candidate is a crossover (then mutated).
+        mutation_rate: per-gene mutation probability.
+        mutation_sigma: Gaussian step (unit cube) of numeric genes.
+        n_initial: results before the model screens offspring (uniform samples until then).
+        n_candidates: offspring generated per new configuration (the model picks one).
+        random_candidates: share of the candidates that are uniform samples.
+        keep_fractions: keep fractions the schedule may choose per bracket
+            (None: ``1/eta`` and ``1/sqrt(eta)``).
+        prior_agreement: prior mean of the rung/full-budget correlation.
+        prior_sd: prior standard deviation of ``atanh`` of that correlation.
+        explore_fraction: probability that a result at a lower rung is queued
+            for an exploratory promotion (while that rung lacks pairs).
+        explore_pairs: unbiased pairs a rung needs before exploration there stops.
+        horizon_epochs: epochs the value model plans for (None: the epochs
+            told so far, at least ten full budgets).
+        max_model_points: GP data points kept (bounded cost).
+        keep_checkpoints_per_rung: checkpoints of waiting configurations kept per rung.
+        warm_start: configurations (dicts) evaluated first, in order (a portfolio).
+        curve_metric: the learning-curve key holding the objective (None: the
+            key ``"objective"``, else the first key whose last value equals it).
+    """
+
+    name = "adaptive_mf"
+    multi_fidelity = True
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        n_objectives: int = 1,
+        max_budget: float = 1.0,
+        ladder: BudgetLadder | None = None,
+        population_size: int = 20,
+        tournament_size: int = 3,
+        crossover_prob: float = 0.5,
+        mutation_rate: float | None = 0.3,
+        mutation_sigma: float = 0.2,
+        n_initial: int = 10,
+        n_candidates: int = 24,
+        random_candidates: float = 0.25,
+        keep_fractions: Sequence[float] | None = None,
+        prior_agreement: float = 0.5,
+        prior_sd: float = 0.6,
+        explore_fraction: float = 0.05,
+        explore_pairs: int = 10,
+        horizon_epochs: float | None = None,
+        max_model_points: int = 160,
+        keep_checkpoints_per_rung: int = 10,
+        warm_start: Sequence[Mapping[str, Any]] | None = None,
+        curve_metric: str | None = None,
+    ):
+        ladder = require_ladder(self.name, ladder)
+        super().__init__(space, seed=seed, n_objectives=n_objectives, ladder=ladder)
+        a = self.name
+        self.population_size = opt.at_least(a, "population_size", population_size, 2)
+        self.tournament_size = opt.at_least(a, "tournament_size", tournament_size, 1)
+        self.crossover_prob = opt.probability(a, "crossover_prob", crossover_prob)
+        self.mutation_rate, self.mutation_sigma = opt.mutation(a, mutation_rate, mutation_sigma)
+        self.n_initial = opt.at_least(a, "n_initial", n_initial, 2)
+        self.n_candidates = opt.at_least(a, "n_candidates", n_candidates, 1)
+        self.random_candidates = opt.probability(a, "random_candidates", random_candidates)
+        self.explore_fraction = opt.probability(a, "explore_fraction", explore_fraction)
+        self.explore_pairs = opt.at_least(a, "explore_pairs", explore_pairs, 0)
+        self.max_model_points = opt.at_least(a, "max_model_points", max_model_points, 10)
+        self.keep_checkpoints_per_rung = opt.at_least(a, "keep_checkpoints_per_rung", keep_checkpoints_per_rung, 1)
+        if not -0.99 <= prior_agreement <= 0.99:
+            raise ConfigError(f"{a}: prior_agreement must lie in [-0.99, 0.99], got {prior_agreement!r}")
+        self.prior_agreement = float(prior_agreement)
+        self.prior_sd = opt.positive(a, "prior_sd", prior_sd)
+        self.horizon_epochs = None if horizon_epochs is None else opt.positive(a, "horizon_epochs", horizon_epochs)
+        self.budgets: tuple[float, ...] = ladder.budgets
+        self.eta = float(ladder.eta)
+        fractions = (1.0 / self.eta, 1.0 / math.sqrt(self.eta)) if keep_fractions is None else tuple(keep_fractions)
+        if not fractions or not all(0.0 < float(q) < 1.0 for q in fractions):
+            raise ConfigError(f"{a}: keep_fractions must be numbers in (0, 1), got {keep_fractions!r}")
+        self.keep_fractions = tuple(sorted(float(q) for q in fractions))
+        self.curve_metric = curve_metric
+        self.warm_start = [space.from_config(c) for c in (warm_start or ())]
+        n_rungs = len(self.budgets)
+        self._r = n_rungs - 1
+        span = math.log(self.budgets[-1] / self.budgets[0]) if n_rungs > 1 else 1.0
+        self._z = tuple(math.log(b / self.budgets[0]) / span if n_rungs > 1 else 1.0 for b in self.budgets)
+        self.brackets = make_brackets(self.budgets, self.eta, self.keep_fractions)
+        self._moments = tuple(max_normal_moments(b.screened_per_final) for b in self.brackets)
+        self._features = FeatureMap.from_space(space)
+        self._gp = BudgetGP(self._features.columns)
+        self._cfgs: dict[int, _Config] = {}
+        self._rank: list[list[tuple[float, int]]] = [[] for _ in range(n_rungs)]  # every known value per rung
+        self._cands: list[list[tuple[float, int, bool]]] = [[] for _ in range(n_rungs)]  # waiting, sorted
+        self._free: list[int] = []  # configurations with unbiased pairs at the full budget
+        self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
+        self._agree: tuple[Agreement, ...] = self._agreements()
+        self._decisions: list[ScheduleDecision] = []
+        self._n_decisions_popped = 0
+        self._gp_points: list[tuple[int, int]] = []  # (individual, rung) in the posterior, in order
+        self._gp_new: list[tuple[int, int]] = []  # points told since the last model refresh
+        self._next_fit = self.n_initial
+        self._epochs_told = 0.0
+        self._n_configs_told = 0
+        self._incumbent: tuple[float, str] | None = None
+        self._log_decision()
+
+    # ------------------------------------------------------------------ ask
+    def ask(self, n: int) -> list[Trial]:
+        out: list[Trial] = []
+        for _ in range(max(0, n)):
+            trial = self._promotion() or self._exploration() or self._new_config()
+            out.append(trial)
+        return out
+
+    def _promotion(self) -> Trial | None:
+        q_max = self.keep_fractions[-1]
+        for k in range(self._r - 1, -1, -1):
+            rank, n_k = self._rank[k], len(self._rank[k])
+            limit = int(q_max * n_k)
+            for pos, (f, ind, kept) in enumerate(self._cands[k]):
+                r = bisect_left(rank, (f, ind))
+                if r >= limit:
+                    break
+                if r < int(self._cfgs[ind].keep * n_k):
+                    del self._cands[k][pos]
+                    return self._continue(ind, k, k + 1, kept, "promote")
+        return None
+
+    def _exploration(self) -> Trial | None:
+        while self._explore:
+            k, ind = self._explore.pop(0)
+            for pos, (_, i, kept) in enumerate(self._cands[k]):
+                if i == ind:
+                    del self._cands[k][pos]
+                    return self._continue(ind, k, self._r, kept, "explore")
+        return None
+
+    def _continue(self, ind: int, k: int, to: int, kept: bool, op: str) -> Trial:
+        cfg = self._cfgs[ind]
+        resume = checkpoint_key(ind, self.budgets[k]) if kept else None
+        return self.make_trial(cfg.genome, budget=self.budgets[to], individual_id=ind, parent_ids=(ind,),
+                               operator=op, resume_from=resume, rung=to)
+
+    def _new_config(self) -> Trial:
+        bracket = self.brackets[self._choose_bracket()]
+        s = bracket.start_rung
+        used = len(self._cfgs)
+        if used < len(self.warm_start):
+            genome, parents, op = self.space.repair(self.warm_start[used], self.rng), (), "warm_start"
+        elif self._n_configs_told < self.n_initial:
+            genome, parents, op = self.space.sample(self.rng), (), "sample"
+        else:
+            genome, parents, op = self._screened_offspring()
+        trial = self.make_trial(genome, budget=self.budgets[s], parent_ids=parents, operator=op, rung=s)
+        g = trial.genome
+        self._cfgs[trial.individual_id] = _Config(
+            genome=g, features=self._feature_rows(np.array([g]))[0], start=s, keep=bracket.keep_fraction,
+            values=[math.nan] * (self._r + 1), free_from=0 if s == self._r else None)
+        return trial
+
+    def _choose_bracket(self) -> int:
+        if len(self.brackets) == 1:
+            return 0
+        z = np.array([a.z_mean + a.z_sd * float(self.rng.standard_normal()) for a in self._agree])
+        values = bracket_values(np.tanh(z), self.brackets, self._moments, self._horizon())
+        return int(np.argmax(values))
+
+    def _horizon(self) -> float:
+        if self.horizon_epochs is not None:
+            return self.horizon_epochs
+        return max(self._epochs_told, 10.0 * self.budgets[-1])
+
+    # ------------------------------------------------------------------ breeding
+    def _feature_rows(self, genomes: np.ndarray) -> np.ndarray:
+        active = None
+        if self._features.conditional:
+            active = np.array([self.space.active_mask(g) for g in genomes])
+        return self._features.transform(genomes, active)
+
+    def _parent_pool(self) -> list[int]:
+        """The best configurations (up to population_size) of the highest rung with at least 5 finite values."""
+        for k in range(self._r, -1, -1):
+            finite = [ind for f, ind in self._rank[k][: self.population_size] if math.isfinite(f)]
+            if len(finite) >= min(self.population_size, 5) or k == 0:
+                return finite
+        return []
+
+    def _screened_offspring(self) -> tuple[np.ndarray, tuple[int, ...], str]:
+        rng = self.rng
+        pool = self._parent_pool()
+        cands: list[np.ndarray] = []
+        origin: list[tuple[tuple[int, ...], str]] = []
+        n_random = int(round(self.random_candidates * self.n_candidates)) if len(pool) >= 2 else self.n_candidates
+        positions = np.arange(len(pool), dtype=np.float64)
+        for i in range(self.n_candidates):
+            if i < n_random:
+                cands.append(self.space.sample(rng))
+                origin.append(((), "sample"))
+                continue
+            if rng.random() < self.crossover_prob:
+                a, b = (int(x) for x in tournament(positions, 2, rng, size=self.tournament_size))
+                child = uniform_crossover(self.space, self._cfgs[pool[a]].genome, self._cfgs[pool[b]].genome,
+                                          rng)[0]
+                parents, op = (pool[a], pool[b]), "crossover+mutate"
+            else:
+                a = int(tournament(positions, 1, rng, size=self.tournament_size)[0])
+                child, parents, op = self._cfgs[pool[a]].genome, (pool[a],), "mutate"
+            cands.append(mutate(self.space, child, rng, rate=self.mutation_rate, sigma=self.mutation_sigma))
+            origin.append((parents, op))
+        self._refresh_model()
+        if not self._gp.ready:
+            return cands[0], origin[0][0], origin[0][1]
+        x = self._feature_rows(np.array(cands))
+        mu, sd = self._gp.predict(x, 1.0)
+        best = float(np.min(self._gp.predict(np.array([self._cfgs[i].features for i in pool]), 1.0)[0])) \
+            if pool else float(np.min(mu))
+        j = int(np.argmax(expected_improvement(mu, sd, best)))
+        return cands[j], origin[j][0], origin[j][1] + "+screened"
+
+    # ------------------------------------------------------------------ model
+    def _select_points(self) -> list[tuple[int, int]]:
+        """The GP's data: recent configurations, then the best at the highest rungs; top values first."""
+        told = [(ind, c) for ind, c in self._cfgs.items() if c.reached >= 0]
+        cap = self.max_model_points
+        recent = sorted(told, key=lambda t: -t[1].told)[: cap // 4]
+        ranked = sorted(told, key=lambda t: (-t[1].reached, t[1].values[t[1].reached], t[0]))
+        order, seen = [], set()
+        for ind, c in recent + ranked:
+            if ind not in seen:
+                seen.add(ind)
+                order.append((ind, c))
+        points = [(ind, c.reached) for ind, c in order[:cap]]
+        room = cap - len(points)
+        if room > 0:
+            extra = [(ind, k) for ind, c in order for k in range(c.reached) if not math.isnan(c.values[k])]
+            points += extra[:room]
+        return points
+
+    def _targets(self, points: list[tuple[int, int]]) -> np.ndarray:
+        y = np.array([self._cfgs[ind].values[k] for ind, k in points])
+        return normal_scores(np.where(np.isfinite(y), y, np.inf))
+
+    def _refresh_model(self) -> None:
+        """Bring the GP up to date with the results told since the last call."""
+        n_points = len(self._gp_points) + len(self._gp_new)
+        if n_points == 0:
+            return
+        refit = self.n_told >= self._next_fit
+        if refit or not self._gp.n_points or n_points > int(1.5 * self.max_model_points):
+            points = self._select_points()
+            x = np.array([self._cfgs[ind].features for ind, _ in points])
+            z = np.array([self._z[k] for _, k in points])
+            if refit:
+                self._gp.optimise(x, z, self._targets(points))
+                self._next_fit = max(self.n_told + 1, int(math.ceil(1.3 * self.n_told)))
+            self._gp.condition(x, z)
+            self._gp_points = points
+        else:
+            for ind, k in self._gp_new:
+                self._gp.append(self._cfgs[ind].features, self._z[k])
+            self._gp_points = self._gp_points + self._gp_new
+        self._gp_new = []
+        self._gp.set_targets(self._targets(self._gp_points))
+
+    # ------------------------------------------------------------------ tell
+    def on_result(self, result: Result) -> None:
+        t = result.trial
+        cfg = self._cfgs.get(t.individual_id)
+        k = t.rung
+        if cfg is None or not 0 <= k <= self._r:
+            return
+        if t.resume_from is not None:
+            self.discard_checkpoint(t.resume_from)
+        self._epochs_told += result.epochs_trained
+        f = self.fitness_of(result)
+        cfg.told = self.n_told
+        new: list[int] = []
+        if math.isfinite(f):
+            curve = self._objective_curve(result)
+            for j in range(k):
+                if math.isnan(cfg.values[j]) and curve is not None and self.budgets[j] <= len(curve):
+                    v = float(curve[int(round(self.budgets[j])) - 1])
+                    if math.isfinite(v):
+                        cfg.values[j] = v
+                        new.append(j)
+            cfg.values[k] = f
+        else:
+            cfg.failed = True
+            cfg.values[k] = math.inf
+        new.append(k)
+        for j in new:
+            insort(self._rank[j], (cfg.values[j], t.individual_id))
+            self._gp_new.append((t.individual_id, j))
+        if cfg.reached < 0:
+            self._n_configs_told += 1
+        cfg.reached = max(cfg.reached, k)
+        if k == self._r:
+            self._keep_if_incumbent(f, t.checkpoint_key, math.isfinite(f) and result.checkpoint is not None)
+            if cfg.free_from is not None and math.isfinite(f):
+                self._free.append(t.individual_id)
+                self._agree = self._agreements()
+                self._log_decision()
+        elif not math.isfinite(f):
+            self.discard_checkpoint(t.checkpoint_key)
+        else:
+            self._add_candidate(k, (f, t.individual_id, result.checkpoint is not None))
+            if self._agree[k].n_pairs + len(self._explore) < self.explore_pairs \
+                    and self.rng.random() < self.explore_fraction:
+                cfg.free_from = k  # an exploratory promotion: chosen without looking at its value
+                self._explore.append((k, t.individual_id))
+
+    def _objective_curve(self, result: Result) -> list[float] | None:
+        curve = result.curve
+        if not curve:
+            return None
+        f = result.objectives[0]
+        keys = [self.curve_metric] if self.curve_metric is not None else ["objective", *sorted(curve)]
+        for key in keys:
+            c = curve.get(key)
+            if c and len(c) == int(round(result.trial.budget_epochs)) and abs(c[-1] - f) <= 1e-9 * max(1.0, abs(f)):
+                return list(c)
+        return None
+
+    def _add_candidate(self, k: int, cand: tuple[float, int, bool]) -> None:
+        cands = self._cands[k]
+        keep = self.keep_checkpoints_per_rung
+        pos = bisect_left(cands, cand)
+        cands.insert(pos, cand)
+        if pos >= keep:
+            if cand[2]:
+                self.discard_checkpoint(checkpoint_key(cand[1], self.budgets[k]))
+                cands[pos] = (cand[0], cand[1], False)
+        elif len(cands) > keep and cands[keep][2]:
+            out = cands[keep]
+            self.discard_checkpoint(checkpoint_key(out[1], self.budgets[k]))
+            cands[keep] = (out[0], out[1], False)
+
+    def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
+        if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
+            if self._incumbent is not None:
+                self.discard_checkpoint(self._incumbent[1])
+            self._incumbent = (f, key)
+        else:
+            self.discard_checkpoint(key)
+
+    # ------------------------------------------------------------------ agreement and decisions
+    def _agreements(self) -> tuple[Agreement, ...]:
+        out = []
+        for k in range(self._r):
+            pairs = [(c.values[k], c.values[self._r]) for c in (self._cfgs[i] for i in self._free)
+                     if c.free_from is not None and c.free_from <= k]
+            low = [p[0] for p in pairs]
+            high = [p[1] for p in pairs]
+            out.append(agreement(k, self.budgets[k], low, high, prior_rho=self.prior_agreement,
+                                 prior_sd=self.prior_sd))
+        return tuple(out)
+
+    def _log_decision(self) -> None:
+        horizon = self._horizon()
+        brackets = self.brackets
+        if self._agree:
+            mean = np.array([[a.rho_mean for a in self._agree]])
+            values = bracket_values(mean, brackets, self._moments, horizon)[0]
+            draws_rng = np.random.default_rng([self.seed, self.n_told, 7])
+            z = np.array([a.z_mean for a in self._agree]) + np.array([a.z_sd for a in self._agree]) \
+                * draws_rng.standard_normal((_DRAWS, len(self._agree)))
+            chosen = np.argmax(bracket_values(np.tanh(z), brackets, self._moments, horizon), axis=1)
+            probs = np.bincount(chosen, minlength=len(brackets)) / _DRAWS
+        else:
+            values = bracket_values(np.zeros((1, 0)), brackets, self._moments, horizon)[0]
+            probs = np.ones(len(brackets))
+        gp_rho = tuple(self._gp.budget_correlation(self._z[k], 1.0) if self._gp.n_fits else math.nan
+                       for k in range(self._r))
+        self._decisions.append(ScheduleDecision(
+            n_told=self.n_told, epochs=self._epochs_told, horizon_epochs=horizon, agreements=self._agree,
+            brackets=brackets, values=tuple(float(v) for v in values), probabilities=tuple(float(p) for p in probs),
+            gp_budget_correlation=gp_rho))
+
+    def decisions(self) -> list[ScheduleDecision]:
+        """Every schedule update so far (agreements with uncertainty, bracket values and probabilities)."""
+        return list(self._decisions)
+
+    def pop_decisions(self) -> list[ScheduleDecision]:
+        """Schedule updates since the last call (for a runner that logs them as they happen)."""
+        out = self._decisions[self._n_decisions_popped:]
+        self._n_decisions_popped = len(self._decisions)
+        return out
+
+    # ------------------------------------------------------------------ introspection
+    def agreements(self) -> tuple[Agreement, ...]:
+        """The current agreement estimate of every rung below the full budget."""
+        return self._agree
+
+    def rung_sizes(self) -> list[int]:
+        """Values known per rung (from results and learning curves)."""
+        return [len(r) for r in self._rank]
