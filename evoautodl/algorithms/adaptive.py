@@ -88,10 +88,11 @@ Failed trials have fitness +inf: they rank last in their rung and in the GP
 
 from __future__ import annotations
 
+import copy
 import math
 from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -112,13 +113,15 @@ from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators.crossover import uniform_crossover
 from evoautodl.operators.mutation import mutate
-from evoautodl.operators.selection import tournament
 from evoautodl.records import Result, Trial, checkpoint_key
 from evoautodl.space import SearchSpace
 
 __all__ = ["AdaptiveFidelityEA"]
 
 _DRAWS = 256  # Thompson draws behind each logged decision's bracket probabilities
+#: attributes holding immutable records only: state_dict shares them instead of deep-copying
+_SHARED = ("_decisions", "_agree", "brackets", "_moments", "_features", "warm_start", "keep_fractions", "budgets")
+_FIT_POINTS = 96  # GP hyperparameters are fitted on the first (most relevant) points of its data
 
 
 @dataclass(slots=True)
@@ -331,25 +334,28 @@ class AdaptiveFidelityEA(Algorithm):
                 return finite
         return []
 
+    def _tournament(self, n: int) -> int:
+        """Winner of a tournament of ``tournament_size`` entrants among positions 0..n-1 of a sorted pool."""
+        return int(self.rng.integers(0, n, size=self.tournament_size).min())
+
     def _screened_offspring(self) -> tuple[np.ndarray, tuple[int, ...], str]:
         rng = self.rng
         pool = self._parent_pool()
         cands: list[np.ndarray] = []
         origin: list[tuple[tuple[int, ...], str]] = []
         n_random = int(round(self.random_candidates * self.n_candidates)) if len(pool) >= 2 else self.n_candidates
-        positions = np.arange(len(pool), dtype=np.float64)
         for i in range(self.n_candidates):
             if i < n_random:
                 cands.append(self.space.sample(rng))
                 origin.append(((), "sample"))
                 continue
             if rng.random() < self.crossover_prob:
-                a, b = (int(x) for x in tournament(positions, 2, rng, size=self.tournament_size))
+                a, b = self._tournament(len(pool)), self._tournament(len(pool))
                 child = uniform_crossover(self.space, self._cfgs[pool[a]].genome, self._cfgs[pool[b]].genome,
                                           rng)[0]
                 parents, op = (pool[a], pool[b]), "crossover+mutate"
             else:
-                a = int(tournament(positions, 1, rng, size=self.tournament_size)[0])
+                a = self._tournament(len(pool))
                 child, parents, op = self._cfgs[pool[a]].genome, (pool[a],), "mutate"
             cands.append(mutate(self.space, child, rng, rate=self.mutation_rate, sigma=self.mutation_sigma))
             origin.append((parents, op))
@@ -397,7 +403,8 @@ class AdaptiveFidelityEA(Algorithm):
             x = np.array([self._cfgs[ind].features for ind, _ in points])
             z = np.array([self._z[k] for _, k in points])
             if refit:
-                self._gp.optimise(x, z, self._targets(points))
+                fit = points[:_FIT_POINTS]
+                self._gp.optimise(x[:_FIT_POINTS], z[:_FIT_POINTS], self._targets(fit))
                 self._next_fit = max(self.n_told + 1, int(math.ceil(1.3 * self.n_told)))
             self._gp.condition(x, z)
             self._gp_points = points
@@ -531,6 +538,30 @@ class AdaptiveFidelityEA(Algorithm):
         out = self._decisions[self._n_decisions_popped:]
         self._n_decisions_popped = len(self._decisions)
         return out
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """The base class's state, copied cheaply: shared immutable records, shallow copies of lists of tuples."""
+        return {k: self._copy_attr(k, v) for k, v in self.__dict__.items() if k != "space"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({k: self._copy_attr(k, v) for k, v in state.items()})
+
+    @staticmethod
+    def _copy_attr(name: str, value: Any) -> Any:
+        if name in _SHARED:  # immutable records (frozen dataclasses, tuples) and arrays never written to
+            return list(value) if isinstance(value, list) else value
+        if name in ("_rank", "_cands"):  # lists of lists of immutable tuples
+            return [list(v) for v in value]
+        if name in ("_free", "_explore", "_gp_points", "_gp_new", "_discard"):  # lists of immutable items
+            return list(value)
+        if name == "_pending":  # trial id -> frozen Trial
+            return dict(value)
+        if name == "_cfgs":  # only the values list of a record is mutated in place
+            return {i: replace(c, values=list(c.values)) for i, c in value.items()}
+        if name == "_gp":  # its methods replace arrays, never write into them
+            return copy.copy(value)
+        return copy.deepcopy(value)
 
     # ------------------------------------------------------------------ introspection
     def agreements(self) -> tuple[Agreement, ...]:

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
+from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
@@ -205,17 +206,19 @@ class BudgetGP:
         except np.linalg.LinAlgError:
             return 1e10, np.zeros_like(theta)
         alpha = cho_solve((chol, True), y)
-        kinv = cho_solve((chol, True), np.eye(n))
+        kinv, info = dpotri(chol, lower=1)
+        if info != 0:
+            return 1e10, np.zeros_like(theta)
+        kinv = np.tril(kinv) + np.tril(kinv, -1).T
         w = np.outer(alpha, alpha) - kinv
         nll = 0.5 * float(y @ alpha) + float(np.log(np.diag(chol)).sum()) + 0.5 * n * math.log(2.0 * math.pi)
         grad = np.empty_like(theta)
-        sfdm = sf2 * dm
-        for i in range(g):
-            grad[i] = -0.5 * float(np.sum(w * sfdm * sq[i])) / ls2[i]
-        grad[g] = -0.5 * float(np.sum(w * sfdm * dz * dz)) / ls2[g]
-        grad[g + 1] = -0.5 * float(np.sum(w * (sf2 * m)))
-        grad[g + 2] = -0.5 * float(np.sum(w * (sb2 * mb)))
-        grad[g + 3] = -0.5 * float(np.sum(w * (sb2 * dmb * sb * sb)))
+        a = w * (sf2 * dm)
+        grad[:g] = -0.5 * (sq.reshape(g, -1) @ a.ravel()) / ls2[:g]
+        grad[g] = -0.5 * float(np.vdot(a, dz * dz)) / ls2[g]
+        grad[g + 1] = -0.5 * sf2 * float(np.vdot(w, m))
+        grad[g + 2] = -0.5 * sb2 * float(np.vdot(w, mb))
+        grad[g + 3] = -0.5 * sb2 * float(np.vdot(w, dmb * sb * sb))
         grad[g + 4] = -0.5 * sn2 * float(np.trace(w))
         dev = (theta - self._prior_mean) / self._prior_sd
         return nll + 0.5 * float(dev @ dev), grad + dev / self._prior_sd
