@@ -118,9 +118,10 @@ from evoautodl.space import SearchSpace
 
 __all__ = ["AdaptiveFidelityEA"]
 
-_DRAWS = 256  # Thompson draws behind each logged decision's bracket probabilities
+_DRAWS = 128  # Thompson draws behind each logged decision's bracket probabilities
 #: attributes holding immutable records only: state_dict shares them instead of deep-copying
-_SHARED = ("_decisions", "_agree", "brackets", "_moments", "_features", "warm_start", "keep_fractions", "budgets")
+_SHARED = ("_decisions", "_agree", "brackets", "_moments", "_features", "warm_start", "keep_fractions", "budgets",
+           "_survivors", "_n_winners")
 _FIT_POINTS = 96  # GP hyperparameters are fitted on the first (most relevant) points of its data
 
 
@@ -158,11 +159,16 @@ class AdaptiveFidelityEA(Algorithm):
         random_candidates: share of the candidates that are uniform samples.
         keep_fractions: keep fractions the schedule may choose per bracket
             (None: ``1/eta`` and ``1/sqrt(eta)``).
+        start_rungs: rungs new configurations may start at (None: all; ``[R]``
+            evaluates everything at the full budget, ``[0]`` is ASHA-like).
         prior_agreement: prior mean of the rung/full-budget correlation.
         prior_sd: prior standard deviation of ``atanh`` of that correlation.
         explore_fraction: probability that a result at a lower rung is queued
             for an exploratory promotion (while that rung lacks pairs).
         explore_pairs: unbiased pairs a rung needs before exploration there stops.
+        winner_fraction: share of the unbiased configurations (the best by
+            full-budget value) that count as winners in the recall diagnostic.
+        max_pairs: unbiased configurations (the most recent) behind the estimates.
         horizon_epochs: epochs the value model plans for (None: the epochs
             told so far, at least ten full budgets).
         max_model_points: GP data points kept (bounded cost).
@@ -192,10 +198,13 @@ class AdaptiveFidelityEA(Algorithm):
         n_candidates: int = 24,
         random_candidates: float = 0.25,
         keep_fractions: Sequence[float] | None = None,
+        start_rungs: Sequence[int] | None = None,
         prior_agreement: float = 0.5,
         prior_sd: float = 0.6,
         explore_fraction: float = 0.05,
         explore_pairs: int = 10,
+        winner_fraction: float = 0.2,
+        max_pairs: int = 100,
         horizon_epochs: float | None = None,
         max_model_points: int = 160,
         keep_checkpoints_per_rung: int = 10,
@@ -214,13 +223,15 @@ class AdaptiveFidelityEA(Algorithm):
         self.random_candidates = opt.probability(a, "random_candidates", random_candidates)
         self.explore_fraction = opt.probability(a, "explore_fraction", explore_fraction)
         self.explore_pairs = opt.at_least(a, "explore_pairs", explore_pairs, 0)
+        self.winner_fraction = opt.probability(a, "winner_fraction", winner_fraction)
+        self.max_pairs = opt.at_least(a, "max_pairs", max_pairs, 3)
+        self.horizon_epochs = None if horizon_epochs is None else opt.positive(a, "horizon_epochs", horizon_epochs)
         self.max_model_points = opt.at_least(a, "max_model_points", max_model_points, 10)
         self.keep_checkpoints_per_rung = opt.at_least(a, "keep_checkpoints_per_rung", keep_checkpoints_per_rung, 1)
         if not -0.99 <= prior_agreement <= 0.99:
             raise ConfigError(f"{a}: prior_agreement must lie in [-0.99, 0.99], got {prior_agreement!r}")
         self.prior_agreement = float(prior_agreement)
         self.prior_sd = opt.positive(a, "prior_sd", prior_sd)
-        self.horizon_epochs = None if horizon_epochs is None else opt.positive(a, "horizon_epochs", horizon_epochs)
         self.budgets: tuple[float, ...] = ladder.budgets
         self.eta = float(ladder.eta)
         fractions = (1.0 / self.eta, 1.0 / math.sqrt(self.eta)) if keep_fractions is None else tuple(keep_fractions)
@@ -233,7 +244,13 @@ class AdaptiveFidelityEA(Algorithm):
         self._r = n_rungs - 1
         span = math.log(self.budgets[-1] / self.budgets[0]) if n_rungs > 1 else 1.0
         self._z = tuple(math.log(b / self.budgets[0]) / span if n_rungs > 1 else 1.0 for b in self.budgets)
-        self.brackets = make_brackets(self.budgets, self.eta, self.keep_fractions)
+        brackets = make_brackets(self.budgets, self.keep_fractions)
+        if start_rungs is not None:
+            allowed = {int(k) for k in start_rungs}
+            if not allowed or not allowed <= set(range(n_rungs)):
+                raise ConfigError(f"{a}: start_rungs must be rung indices in 0..{n_rungs - 1}, got {start_rungs!r}")
+            brackets = tuple(b for b in brackets if b.start_rung in allowed)
+        self.brackets = brackets
         self._moments = tuple(max_normal_moments(b.screened_per_final) for b in self.brackets)
         self._features = FeatureMap.from_space(space)
         self._gp = BudgetGP(self._features.columns)
@@ -242,6 +259,9 @@ class AdaptiveFidelityEA(Algorithm):
         self._cands: list[list[tuple[float, int, bool]]] = [[] for _ in range(n_rungs)]  # waiting, sorted
         self._free: list[int] = []  # configurations with unbiased pairs at the full budget
         self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
+        self._recall_at = -1
+        self._survivors: tuple[int, ...] = ()
+        self._n_winners: tuple[int, ...] = ()
         self._agree: tuple[Agreement, ...] = self._agreements()
         self._decisions: list[ScheduleDecision] = []
         self._n_decisions_popped = 0
@@ -308,11 +328,17 @@ class AdaptiveFidelityEA(Algorithm):
         return trial
 
     def _choose_bracket(self) -> int:
+        """Thompson sampling: one normal draw ``eps`` sets every rung's agreement; the best bracket wins."""
         if len(self.brackets) == 1:
             return 0
-        z = np.array([a.z_mean + a.z_sd * float(self.rng.standard_normal()) for a in self._agree])
-        values = bracket_values(np.tanh(z), self.brackets, self._moments, self._horizon())
-        return int(np.argmax(values))
+        return int(np.argmax(self._values(np.array([float(self.rng.standard_normal())]))[0]))
+
+    def _values(self, eps: np.ndarray) -> np.ndarray:
+        """Bracket values (d, n_brackets) at agreements ``tanh(z_mean + z_sd * eps)`` for draws ``eps`` (d,)."""
+        z_mean = np.array([a.z_mean for a in self._agree])
+        z_sd = np.array([a.z_sd for a in self._agree])
+        rho = np.tanh(z_mean[None, :] + z_sd[None, :] * np.asarray(eps, dtype=np.float64)[:, None])
+        return bracket_values(rho, self.brackets, self._moments, self._horizon())
 
     def _horizon(self) -> float:
         if self.horizon_epochs is not None:
@@ -500,7 +526,7 @@ class AdaptiveFidelityEA(Algorithm):
     def _agreements(self) -> tuple[Agreement, ...]:
         out = []
         for k in range(self._r):
-            pairs = [(c.values[k], c.values[self._r]) for c in (self._cfgs[i] for i in self._free)
+            pairs = [(c.values[k], c.values[self._r]) for c in (self._cfgs[i] for i in self._free[-self.max_pairs:])
                      if c.free_from is not None and c.free_from <= k]
             low = [p[0] for p in pairs]
             high = [p[1] for p in pairs]
@@ -508,25 +534,49 @@ class AdaptiveFidelityEA(Algorithm):
                                  prior_sd=self.prior_sd))
         return tuple(out)
 
+    def _update_recall(self) -> None:
+        """Winners and survivors per bracket (recomputed when results arrived since the last time).
+
+        The winners of a bracket starting at rung s are the best
+        ``winner_fraction`` (by full-budget value) of the latest ``max_pairs``
+        configurations whose path from rung s on did not depend on their own
+        values; a winner survives if at every rung s..R-1 its value ranks
+        within the bracket's keep fraction of all values known at that rung.
+        """
+        if self._recall_at == self.n_told:
+            return
+        self._recall_at = self.n_told
+        free = self._free[-self.max_pairs:]
+        survivors, winners = [], []
+        for b in self.brackets:
+            if b.keep_fraction >= 1.0:
+                survivors.append(0)
+                winners.append(0)
+                continue
+            pool = [i for i in free if self._cfgs[i].free_from is not None and self._cfgs[i].free_from <= b.start_rung]
+            pool.sort(key=lambda i: (self._cfgs[i].values[self._r], i))
+            top = pool[: max(1, int(math.ceil(self.winner_fraction * len(pool))))] if pool else []
+            kept = 0
+            for i in top:
+                c = self._cfgs[i]
+                kept += all(bisect_left(self._rank[j], (c.values[j], i)) < int(b.keep_fraction * len(self._rank[j]))
+                            for j in range(b.start_rung, self._r))
+            survivors.append(kept)
+            winners.append(len(top))
+        self._survivors, self._n_winners = tuple(survivors), tuple(winners)
+
     def _log_decision(self) -> None:
-        horizon = self._horizon()
-        brackets = self.brackets
-        if self._agree:
-            mean = np.array([[a.rho_mean for a in self._agree]])
-            values = bracket_values(mean, brackets, self._moments, horizon)[0]
-            draws_rng = np.random.default_rng([self.seed, self.n_told, 7])
-            z = np.array([a.z_mean for a in self._agree]) + np.array([a.z_sd for a in self._agree]) \
-                * draws_rng.standard_normal((_DRAWS, len(self._agree)))
-            chosen = np.argmax(bracket_values(np.tanh(z), brackets, self._moments, horizon), axis=1)
-            probs = np.bincount(chosen, minlength=len(brackets)) / _DRAWS
-        else:
-            values = bracket_values(np.zeros((1, 0)), brackets, self._moments, horizon)[0]
-            probs = np.ones(len(brackets))
+        self._update_recall()
+        eps = np.random.default_rng([self.seed, self.n_told, 7]).standard_normal(_DRAWS)
+        chosen = np.argmax(self._values(eps), axis=1)
+        probs = np.bincount(chosen, minlength=len(self.brackets)) / _DRAWS
+        values = self._values(np.zeros(1))[0] if self._agree else np.zeros(len(self.brackets))
         gp_rho = tuple(self._gp.budget_correlation(self._z[k], 1.0) if self._gp.n_fits else math.nan
                        for k in range(self._r))
         self._decisions.append(ScheduleDecision(
-            n_told=self.n_told, epochs=self._epochs_told, horizon_epochs=horizon, agreements=self._agree,
-            brackets=brackets, values=tuple(float(v) for v in values), probabilities=tuple(float(p) for p in probs),
+            n_told=self.n_told, epochs=self._epochs_told, agreements=self._agree, brackets=self.brackets,
+            horizon_epochs=self._horizon(), n_winners=self._n_winners, survivors=self._survivors,
+            values=tuple(float(v) for v in values), probabilities=tuple(float(p) for p in probs),
             gp_budget_correlation=gp_rho))
 
     def decisions(self) -> list[ScheduleDecision]:

@@ -1,4 +1,4 @@
-"""How far to trust cheap budgets: agreement estimates and the bracket value model.
+"""How far to trust cheap budgets: agreement estimates and the choice of bracket.
 
 Used by :mod:`evoautodl.algorithms.adaptive`. Pure functions and frozen
 records, no state.
@@ -16,32 +16,48 @@ every lower rung for free. Uncertainty: Fisher's z, ``atanh(r) ~ N(atanh(rho),
 update), so a rung with few pairs stays near the prior.
 
 Bracket value model. A bracket starts new configurations at rung ``s`` and
-keeps the best fraction ``q`` of each rung it passes (successive halving with
-continuation). Under a Gaussian copula with correlation ``rho_s`` between the
-rung-``s`` score and the full-budget score, each configuration that reaches
-the full budget is the best (by its rung-``s`` score) of ``G = q^-(R - s)``
-candidates, so its full-budget normal score is distributed with mean
+keeps the best fraction ``q`` of every rung it passes (asynchronous
+successive halving with continuation); the full-budget bracket trains them
+straight to ``b_max``. Under a Gaussian copula with correlation ``rho_s``
+between the rung-``s`` score and the full-budget score, each configuration
+that reaches the full budget is the best (by its rung-``s`` score) of
+``G = q^-(R - s)`` candidates, so its full-budget normal score has mean
 ``rho_s m_G`` and variance ``rho_s^2 v_G + 1 - rho_s^2`` (``m_G``, ``v_G``:
 mean and variance of the maximum of ``G`` standard normals). A horizon of
 ``H`` epochs buys ``F = H / C`` of them (``C``: epochs per full-budget
-configuration, with the lower rungs' cost), and the expected best of ``F``
-draws is about ``mean + sd * e_F`` (``e_F``: expected maximum of ``F``
-standard normals, Blom's approximation). The value of a bracket is that
-expected best (larger is better; minimisation is handled by the caller)::
+configuration, lower rungs included), and the expected best of ``F`` draws is
+about ``mean + sd * e_F`` (``e_F``: expected maximum of ``F`` standard
+normals, Blom's approximation). The value of a bracket is that expected best
+(larger is better)::
 
     value(s, q) = rho_s m_G + sqrt(rho_s^2 v_G + 1 - rho_s^2) e_{H / C(s, q)}
 
-Full-budget evaluation is the bracket ``s = R`` (``G = 1``, value ``e_{H/b_R}``).
-With ``rho_s`` near 1 the cheap brackets win by a wide margin; near 0 they
-only pay their lower rungs' cost. Selection through several rungs is modelled
-as one selection at the start rung with that rung's correlation, which
-underrates the intermediate rungs (a conservative choice).
+The full-budget bracket has ``G = 1``: value ``e_{H / b_max}``. With ``rho_s``
+near 1 the cheap brackets win by a wide margin; near 0 they only pay their
+lower rungs' cost. Selection through several rungs is modelled as one
+selection at the start rung with that rung's correlation (conservative: the
+higher rungs agree better). The algorithm samples ``atanh(rho_k) = z_mean_k +
+z_sd_k * eps`` with one standard normal ``eps`` for all rungs (an optimistic
+or a pessimistic scenario for the whole ladder; Thompson sampling) and starts
+the configuration in the bracket of largest value, so the full-budget bracket
+keeps a share while the agreements are uncertain.
+
+Winner recall (a diagnostic the decisions log carries): of the best
+configurations at the full budget among the unbiased ones, how many would a
+bracket have kept (their value ranks within the keep fraction at every rung
+the bracket filters)? It looks only at the configurations that matter; on
+several LCBench tasks rank correlations between 2 and 52 epochs are high over
+random configurations and near zero among the good ones.
 
 References: H. Cramer, "Mathematical Methods of Statistics", 1946 (Fisher's
-z); G. Blom, "Statistical Estimates and Transformed Beta-Variables", 1958
-(expected normal order statistics); Y. Li et al., "Hyper-Tune: Towards
-Efficient Hyper-parameter Tuning at Scale", VLDB 2022 (choosing brackets from
-the measured consistency of low and high fidelities).
+z); W. R. Thompson, "On the likelihood that one unknown probability exceeds
+another", Biometrika 1933 (Thompson sampling); G. Blom, "Statistical Estimates and Transformed
+Beta-Variables", 1958 (expected normal order statistics); Y. Li et al., "Hyper-Tune:
+Towards Efficient Hyper-parameter Tuning at Scale", VLDB 2022 (choosing
+brackets from the measured consistency of low and high fidelities); O.
+Bohdal et al., "PASHA: Efficient HPO and NAS with Progressive Resource
+Allocation", ICLR 2023 (judging a rung by the ranking of the top
+configurations).
 """
 
 from __future__ import annotations
@@ -106,7 +122,13 @@ class Bracket:
 
     @property
     def cost_per_final(self) -> float:
+        """Epochs per configuration that reaches the full budget."""
         return self.cost_per_start * self.screened_per_final
+
+    @property
+    def label(self) -> str:
+        """``s<start rung>q<keep fraction>``, e.g. ``s0q0.33`` (``full`` for the full-budget bracket)."""
+        return "full" if self.keep_fraction >= 1.0 else f"s{self.start_rung}q{self.keep_fraction:.2f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,38 +137,40 @@ class ScheduleDecision:
 
     Attributes:
         n_told: results the algorithm had received.
-        epochs: epochs of those results (the horizon's basis).
-        horizon_epochs: the horizon the value model used.
+        epochs: epochs trained by those results.
         agreements: one :class:`Agreement` per rung below the full budget.
         brackets: the brackets considered.
-        values: each bracket's value at the posterior mean of the agreements.
-        probabilities: how often each bracket is chosen when the agreements
-            are drawn from their posteriors (Thompson sampling), estimated
-            from ``n_draws`` draws.
+        horizon_epochs: the horizon of the value model.
+        n_winners: per bracket, the winners behind its recall (diagnostic).
+        survivors: per bracket, how many of those winners it would have kept.
+        values: per bracket, the value at the posterior mean of the agreements.
+        probabilities: per bracket, how often Thompson sampling chooses it.
         gp_budget_correlation: the GP's model-implied correlation between each
             rung and the full budget (NaN before the first fit).
     """
 
     n_told: int
     epochs: float
-    horizon_epochs: float
     agreements: tuple[Agreement, ...]
     brackets: tuple[Bracket, ...]
+    horizon_epochs: float
+    n_winners: tuple[int, ...]
+    survivors: tuple[int, ...]
     values: tuple[float, ...]
     probabilities: tuple[float, ...]
     gp_budget_correlation: tuple[float, ...]
 
     def as_dict(self) -> dict[str, object]:
-        """A JSON-friendly dict (one row of a decisions log)."""
+        """A flat JSON-friendly dict (one row of a decisions log)."""
         out: dict[str, object] = {"n_told": self.n_told, "epochs": self.epochs, "horizon_epochs": self.horizon_epochs}
         for a, gc in zip(self.agreements, self.gp_budget_correlation):
             p = f"rung{a.rung}_"
             out.update({p + "budget": a.budget_epochs, p + "n_pairs": a.n_pairs, p + "kendall_tau": a.kendall_tau,
                         p + "rho_hat": a.rho_hat, p + "rho_mean": a.rho_mean, p + "rho_low": a.rho_low,
                         p + "rho_high": a.rho_high, p + "gp_rho": gc})
-        for b, v, pr in zip(self.brackets, self.values, self.probabilities):
-            p = f"bracket_s{b.start_rung}_q{b.keep_fraction:.2f}_"
-            out.update({p + "value": v, p + "probability": pr})
+        for b, m, k, v, pr in zip(self.brackets, self.n_winners, self.survivors, self.values, self.probabilities):
+            p = f"bracket_{b.label}_"
+            out.update({p + "winners": m, p + "survivors": k, p + "value": v, p + "probability": pr})
         return out
 
 
@@ -176,6 +200,21 @@ def agreement(rung: int, budget: float, low: Sequence[float], high: Sequence[flo
                      rho_high=math.tanh(z_mean + 1.2816 * sd), z_mean=z_mean, z_sd=sd)
 
 
+
+
+def make_brackets(budgets: Sequence[float], keep_fractions: Sequence[float]) -> tuple[Bracket, ...]:
+    """Every (start rung, keep fraction) bracket of a ladder, then the full-budget bracket."""
+    out: list[Bracket] = []
+    r = len(budgets) - 1
+    for s in range(r):
+        for q in keep_fractions:
+            cost = budgets[s] + sum(q ** (j - s) * (budgets[j] - budgets[j - 1]) for j in range(s + 1, r + 1))
+            out.append(Bracket(start_rung=s, keep_fraction=float(q), cost_per_start=float(cost),
+                               screened_per_final=float(q ** -(r - s))))
+    out.append(Bracket(start_rung=r, keep_fraction=1.0, cost_per_start=float(budgets[r]), screened_per_final=1.0))
+    return tuple(out)
+
+
 def max_normal_moments(g: float) -> tuple[float, float]:
     """Mean and variance of the maximum of ``g`` iid standard normals (``g >= 1``, real ``g`` allowed)."""
     if g <= 1.0:
@@ -193,19 +232,6 @@ def expected_max_normal(f: float | np.ndarray) -> np.ndarray:
     """Expected maximum of ``f`` standard normals (Blom's approximation; 0 for ``f <= 1``)."""
     f = np.maximum(np.asarray(f, dtype=np.float64), 1.0)
     return np.where(f <= 1.0, 0.0, ndtri((f - 0.375) / (f + 0.25)))
-
-
-def make_brackets(budgets: Sequence[float], eta: float, keep_fractions: Sequence[float]) -> tuple[Bracket, ...]:
-    """Every (start rung, keep fraction) bracket of a ladder, then the full-budget bracket."""
-    out: list[Bracket] = []
-    r = len(budgets) - 1
-    for s in range(r):
-        for q in keep_fractions:
-            cost = budgets[s] + sum(q ** (j - s) * (budgets[j] - budgets[j - 1]) for j in range(s + 1, r + 1))
-            out.append(Bracket(start_rung=s, keep_fraction=float(q), cost_per_start=float(cost),
-                               screened_per_final=float(q ** -(r - s))))
-    out.append(Bracket(start_rung=r, keep_fraction=1.0, cost_per_start=float(budgets[r]), screened_per_final=1.0))
-    return tuple(out)
 
 
 def bracket_values(rho: np.ndarray, brackets: Sequence[Bracket], moments: Sequence[tuple[float, float]],
