@@ -1,4 +1,4 @@
-"""The ``evoautodl`` command line: run, demo, resume, show, analyze.
+"""The ``evoautodl`` command line: run, demo, resume, show, analyze, experiment.
 
 Under ``mpiexec -n N`` (N > 1) rank 0 is the manager and ranks 1..N-1 serve
 trials; otherwise trials run in this process (or on the simulated clock).
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=5, help="show the best N trials")
     a = sub.add_parser("analyze", help="draw a run's figures into RUN_DIR/figures and print budget correlations")
     a.add_argument("run_dir")
+    from evoautodl.grid.command import add_experiment_parser
+
+    add_experiment_parser(sub)
     return p
 
 
@@ -258,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     size, rank = (1, 0) if args.command in ("show", "analyze") else _world()
     _setup_logging(rank, getattr(args, "verbose", False))
+    if args.command == "experiment":  # every rank takes part (evoautodl.grid.schedule)
+        from evoautodl.grid.command import experiment_main
+
+        return experiment_main(args, size, rank)
     if rank > 0:
         from evoautodl.backends.mpi import worker_main
 
