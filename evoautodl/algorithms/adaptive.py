@@ -195,7 +195,7 @@ class AdaptiveFidelityEA(Algorithm):
         mutation_rate: float | None = 0.3,
         mutation_sigma: float = 0.2,
         n_initial: int = 10,
-        n_candidates: int = 24,
+        n_candidates: int = 16,
         random_candidates: float = 0.25,
         keep_fractions: Sequence[float] | None = None,
         start_rungs: Sequence[int] | None = None,
@@ -206,7 +206,7 @@ class AdaptiveFidelityEA(Algorithm):
         winner_fraction: float = 0.2,
         max_pairs: int = 100,
         horizon_epochs: float | None = None,
-        max_model_points: int = 160,
+        max_model_points: int = 128,
         keep_checkpoints_per_rung: int = 10,
         warm_start: Sequence[Mapping[str, Any]] | None = None,
         curve_metric: str | None = None,
@@ -256,7 +256,9 @@ class AdaptiveFidelityEA(Algorithm):
         self._gp = BudgetGP(self._features.columns)
         self._cfgs: dict[int, _Config] = {}
         self._rank: list[list[tuple[float, int]]] = [[] for _ in range(n_rungs)]  # every known value per rung
-        self._cands: list[list[tuple[float, int, bool]]] = [[] for _ in range(n_rungs)]  # waiting, sorted
+        # waiting configurations per rung and keep fraction, sorted: (value, individual, checkpoint kept)
+        self._cands: list[list[list[tuple[float, int, bool]]]] = [[[] for _ in self.keep_fractions]
+                                                                   for _ in range(n_rungs)]
         self._free: list[int] = []  # configurations with unbiased pairs at the full budget
         self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
         self._recall_at = -1
@@ -282,25 +284,22 @@ class AdaptiveFidelityEA(Algorithm):
         return out
 
     def _promotion(self) -> Trial | None:
-        q_max = self.keep_fractions[-1]
+        """ASHA's rule per (rung, keep fraction): only the best waiting configuration of a group can qualify."""
         for k in range(self._r - 1, -1, -1):
             rank, n_k = self._rank[k], len(self._rank[k])
-            limit = int(q_max * n_k)
-            for pos, (f, ind, kept) in enumerate(self._cands[k]):
-                r = bisect_left(rank, (f, ind))
-                if r >= limit:
-                    break
-                if r < int(self._cfgs[ind].keep * n_k):
-                    del self._cands[k][pos]
+            for q, cands in zip(self.keep_fractions, self._cands[k]):
+                if cands and bisect_left(rank, cands[0][:2]) < int(q * n_k):
+                    _, ind, kept = cands.pop(0)
                     return self._continue(ind, k, k + 1, kept, "promote")
         return None
 
     def _exploration(self) -> Trial | None:
         while self._explore:
             k, ind = self._explore.pop(0)
-            for pos, (_, i, kept) in enumerate(self._cands[k]):
+            cands = self._cands[k][self.keep_fractions.index(self._cfgs[ind].keep)]
+            for pos, (_, i, kept) in enumerate(cands):
                 if i == ind:
-                    del self._cands[k][pos]
+                    del cands[pos]
                     return self._continue(ind, k, self._r, kept, "explore")
         return None
 
@@ -349,7 +348,7 @@ class AdaptiveFidelityEA(Algorithm):
     def _feature_rows(self, genomes: np.ndarray) -> np.ndarray:
         active = None
         if self._features.conditional:
-            active = np.array([self.space.active_mask(g) for g in genomes])
+            active = np.array([[v is not None for v in self.space.decode_valid(g)] for g in genomes])
         return self._features.transform(genomes, active)
 
     def _parent_pool(self) -> list[int]:
@@ -360,37 +359,36 @@ class AdaptiveFidelityEA(Algorithm):
                 return finite
         return []
 
-    def _tournament(self, n: int) -> int:
-        """Winner of a tournament of ``tournament_size`` entrants among positions 0..n-1 of a sorted pool."""
-        return int(self.rng.integers(0, n, size=self.tournament_size).min())
-
     def _screened_offspring(self) -> tuple[np.ndarray, tuple[int, ...], str]:
+        """``n_candidates`` offspring (and uniform samples); the GP's expected improvement picks one."""
         rng = self.rng
         pool = self._parent_pool()
+        n = self.n_candidates
+        n_random = int(round(self.random_candidates * n)) if len(pool) >= 2 else n
+        # tournaments among positions of the sorted pool (the lowest position of the entrants wins)
+        wins = rng.integers(0, max(len(pool), 1), size=(n, 2, self.tournament_size)).min(axis=2).tolist()
+        cross = (rng.random(n) < self.crossover_prob).tolist()
         cands: list[np.ndarray] = []
         origin: list[tuple[tuple[int, ...], str]] = []
-        n_random = int(round(self.random_candidates * self.n_candidates)) if len(pool) >= 2 else self.n_candidates
-        for i in range(self.n_candidates):
+        for i in range(n):
             if i < n_random:
                 cands.append(self.space.sample(rng))
                 origin.append(((), "sample"))
                 continue
-            if rng.random() < self.crossover_prob:
-                a, b = self._tournament(len(pool)), self._tournament(len(pool))
-                child = uniform_crossover(self.space, self._cfgs[pool[a]].genome, self._cfgs[pool[b]].genome,
-                                          rng)[0]
-                parents, op = (pool[a], pool[b]), "crossover+mutate"
+            a, b = pool[wins[i][0]], pool[wins[i][1]]
+            if cross[i]:
+                child = uniform_crossover(self.space, self._cfgs[a].genome, self._cfgs[b].genome, rng)[0]
+                parents, op = (a, b), "crossover+mutate"
             else:
-                a = self._tournament(len(pool))
-                child, parents, op = self._cfgs[pool[a]].genome, (pool[a],), "mutate"
+                child, parents, op = self._cfgs[a].genome, (a,), "mutate"
             cands.append(mutate(self.space, child, rng, rate=self.mutation_rate, sigma=self.mutation_sigma))
             origin.append((parents, op))
         self._refresh_model()
         if not self._gp.ready:
             return cands[0], origin[0][0], origin[0][1]
-        x = self._feature_rows(np.array(cands))
-        mu, sd = self._gp.predict(x, 1.0)
-        best = float(np.min(self._gp.predict(np.array([self._cfgs[i].features for i in pool]), 1.0)[0])) \
+        mu, sd = self._gp.predict(self._feature_rows(np.array(cands)), 1.0)
+        # EI's reference: the lowest posterior mean at the full budget among the parents
+        best = float(np.min(self._gp.predict_mean(np.array([self._cfgs[i].features for i in pool]), 1.0))) \
             if pool else float(np.min(mu))
         j = int(np.argmax(expected_improvement(mu, sd, best)))
         return cands[j], origin[j][0], origin[j][1] + "+screened"
@@ -419,11 +417,19 @@ class AdaptiveFidelityEA(Algorithm):
         return normal_scores(np.where(np.isfinite(y), y, np.inf))
 
     def _refresh_model(self) -> None:
-        """Bring the GP up to date with the results told since the last call."""
+        """Bring the GP up to date with the results told since the last call.
+
+        With many points the update waits until ``n / 32`` new points have
+        arrived (an O(n^2) update every time would dominate the cost per
+        evaluation; a model a few results behind is what an asynchronous
+        parallel run has anyway).
+        """
         n_points = len(self._gp_points) + len(self._gp_new)
         if n_points == 0:
             return
         refit = self.n_told >= self._next_fit
+        if not refit and self._gp.ready and len(self._gp_new) < len(self._gp_points) // 32:
+            return
         if refit or not self._gp.n_points or n_points > int(1.5 * self.max_model_points):
             points = self._select_points()
             x = np.array([self._cfgs[ind].features for ind, _ in points])
@@ -435,8 +441,8 @@ class AdaptiveFidelityEA(Algorithm):
             self._gp.condition(x, z)
             self._gp_points = points
         else:
-            for ind, k in self._gp_new:
-                self._gp.append(self._cfgs[ind].features, self._z[k])
+            self._gp.append(np.array([self._cfgs[ind].features for ind, _ in self._gp_new]),
+                            np.array([self._z[k] for _, k in self._gp_new]))
             self._gp_points = self._gp_points + self._gp_new
         self._gp_new = []
         self._gp.set_targets(self._targets(self._gp_points))
@@ -501,7 +507,7 @@ class AdaptiveFidelityEA(Algorithm):
         return None
 
     def _add_candidate(self, k: int, cand: tuple[float, int, bool]) -> None:
-        cands = self._cands[k]
+        cands = self._cands[k][self.keep_fractions.index(self._cfgs[cand[1]].keep)]
         keep = self.keep_checkpoints_per_rung
         pos = bisect_left(cands, cand)
         cands.insert(pos, cand)
@@ -601,8 +607,10 @@ class AdaptiveFidelityEA(Algorithm):
     def _copy_attr(name: str, value: Any) -> Any:
         if name in _SHARED:  # immutable records (frozen dataclasses, tuples) and arrays never written to
             return list(value) if isinstance(value, list) else value
-        if name in ("_rank", "_cands"):  # lists of lists of immutable tuples
+        if name == "_rank":  # lists of lists of immutable tuples
             return [list(v) for v in value]
+        if name == "_cands":  # per rung, per keep fraction, a list of immutable tuples
+            return [[list(v) for v in r] for r in value]
         if name in ("_free", "_explore", "_gp_points", "_gp_new", "_discard"):  # lists of immutable items
             return list(value)
         if name == "_pending":  # trial id -> frozen Trial

@@ -56,7 +56,6 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
 from scipy.special import ndtr, ndtri
-from scipy.stats import rankdata
 
 from evoautodl.space import GeneKind, SearchSpace
 
@@ -129,11 +128,21 @@ class FeatureMap:
 
 
 def normal_scores(y: np.ndarray) -> np.ndarray:
-    """``Phi^-1((rank - 1/2) / n)`` of each value (ties averaged)."""
+    """``Phi^-1((rank - 1/2) / n)`` of each value (ties get their average rank)."""
     y = np.asarray(y, dtype=np.float64)
-    if y.size == 0:
+    n = y.size
+    if n == 0:
         return y
-    return ndtri((rankdata(y) - 0.5) / y.size)
+    order = np.argsort(y, kind="mergesort")
+    ys = y[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(ys[1:], ys[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    ranks = np.empty(n)
+    ranks[order] = ((starts + ends + 1) / 2.0)[np.cumsum(new) - 1]  # average 1-based rank of each tie group
+    return ndtri((ranks - 0.5) / n)
 
 
 def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
@@ -141,6 +150,12 @@ def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndar
     sd = np.maximum(sd, 1e-12)
     u = (best - mu) / sd
     return (best - mu) * ndtr(u) + sd * np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+
+
+def _matern_value(r: np.ndarray) -> np.ndarray:
+    """M(r) only (in place on a temporary)."""
+    e = np.exp(-_SQRT5 * r)
+    return (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * e
 
 
 def _matern(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +189,7 @@ class BudgetGP:
         self._s: np.ndarray | None = None
         self._alpha: np.ndarray | None = None
         self._chol: np.ndarray | None = None
+        self._scale: np.ndarray | None = None
 
     # ------------------------------------------------------------------ kernel
     def _group_sq(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -237,25 +253,34 @@ class BudgetGP:
         if np.isfinite(res.fun):
             self.theta = np.asarray(res.x, dtype=np.float64)
         self.n_fits += 1
+        self._scale = None
         self._x = None  # the posterior must be rebuilt with the new hyperparameters
 
     # ------------------------------------------------------------------ posterior
     def _scaled(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Inputs divided by their length scales (the Matern part's distance is Euclidean on these)."""
-        g = len(self.columns)
-        scale = np.empty(x.shape[1] + 1)
-        for i, cols in enumerate(self.columns):
-            scale[list(cols)] = math.exp(-self.theta[i])
-        scale[-1] = math.exp(-self.theta[g])
-        return np.column_stack([x, z]) * scale
+        if self._scale is None or len(self._scale) != x.shape[1] + 1:
+            g = len(self.columns)
+            scale = np.empty(x.shape[1] + 1)
+            for i, cols in enumerate(self.columns):
+                scale[list(cols)] = math.exp(-self.theta[i])
+            scale[-1] = math.exp(-self.theta[g])
+            self._scale = scale
+        out = np.empty((len(x), x.shape[1] + 1))
+        out[:, :-1] = x
+        out[:, -1] = z
+        return out * self._scale
 
     def _kernel(self, a: np.ndarray, za: np.ndarray, b: np.ndarray, zb: np.ndarray) -> np.ndarray:
         """k between scaled inputs a (with raw budgets za) and b (zb), without the noise term."""
         g = len(self.columns)
-        r2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-        m, _ = _matern(np.sqrt(np.maximum(r2, 0.0)))
-        mb, _ = _matern(np.abs(za[:, None] - zb[None, :]) * math.exp(-self.theta[g + 3]))
-        return math.exp(self.theta[g + 1]) * m + math.exp(self.theta[g + 2]) * mb
+        r2 = np.einsum("ij,ij->i", a, a)[:, None] + np.einsum("ij,ij->i", b, b)[None, :] - 2.0 * (a @ b.T)
+        np.maximum(r2, 0.0, out=r2)
+        m = _matern_value(np.sqrt(r2, out=r2))
+        m *= math.exp(self.theta[g + 1])
+        dz = np.abs(za[:, None] - zb[None, :]) * math.exp(-self.theta[g + 3])
+        m += math.exp(self.theta[g + 2]) * _matern_value(dz)
+        return m
 
     def condition(self, x: np.ndarray, z: np.ndarray) -> None:
         """Rebuild the posterior's Cholesky factor on inputs (x, z) (targets: :meth:`set_targets`)."""
@@ -268,33 +293,42 @@ class BudgetGP:
         self._x, self._z, self._s = x, z, s
         self._alpha = None
 
-    def append(self, x: np.ndarray, z: float) -> None:
-        """Add one input point to the posterior (O(n^2) update of the Cholesky factor)."""
-        x = np.asarray(x, dtype=np.float64).reshape(1, -1)
-        zz = np.array([float(z)])
-        if self._x is None or len(self._z) == 0:
+    def append(self, x: np.ndarray, z: np.ndarray) -> None:
+        """Add input points (rows of ``x``, budgets ``z``): a block update of the Cholesky factor, O(n^2 m)."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1, self._n_features(x))
+        zz = np.asarray(z, dtype=np.float64).reshape(-1)
+        if len(zz) == 0:
+            return
+        if self._x is None or self._z is None or len(self._z) == 0:
             self.condition(x, zz)
             return
+        assert self._chol is not None and self._s is not None
         s = self._scaled(x, zz)
-        kx = self._kernel(s, zz, self._s, self._z)[0]
-        kxx = float(self._kernel(s, zz, s, zz)[0, 0]) + math.exp(self.theta[-1]) + _JITTER
-        row = solve_triangular(self._chol, kx, lower=True)
-        d = math.sqrt(max(kxx - float(row @ row), _JITTER))
-        n = len(self._z)
-        chol = np.zeros((n + 1, n + 1))
+        kx = self._kernel(s, zz, self._s, self._z)  # (m, n)
+        kxx = self._kernel(s, zz, s, zz)
+        kxx[np.diag_indices(len(zz))] += math.exp(self.theta[-1]) + _JITTER
+        l21 = solve_triangular(self._chol, kx.T, lower=True, check_finite=False).T  # (m, n)
+        l22 = np.linalg.cholesky(kxx - l21 @ l21.T)
+        n, m = len(self._z), len(zz)
+        chol = np.zeros((n + m, n + m))
         chol[:n, :n] = self._chol
-        chol[n, :n] = row
-        chol[n, n] = d
+        chol[n:, :n] = l21
+        chol[n:, n:] = l22
         self._chol = chol
         self._x = np.vstack([self._x, x])
         self._z = np.concatenate([self._z, zz])
         self._s = np.vstack([self._s, s])
         self._alpha = None
 
+    @staticmethod
+    def _n_features(x: np.ndarray) -> int:
+        a = np.asarray(x)
+        return a.shape[-1] if a.ndim else 1
+
     def set_targets(self, y: np.ndarray) -> None:
         """Targets (transformed) of the conditioned inputs, in the same order."""
         assert self._chol is not None
-        self._alpha = cho_solve((self._chol, True), np.asarray(y, dtype=np.float64))
+        self._alpha = cho_solve((self._chol, True), np.asarray(y, dtype=np.float64), check_finite=False)
 
     @property
     def n_points(self) -> int:
@@ -305,6 +339,13 @@ class BudgetGP:
         """True when the posterior has inputs and targets."""
         return self._x is not None and self._alpha is not None
 
+    def predict_mean(self, x: np.ndarray, z: float | np.ndarray) -> np.ndarray:
+        """Posterior mean of the score at (x, z) (cheaper than :meth:`predict`)."""
+        assert self._x is not None and self._alpha is not None
+        x = np.asarray(x, dtype=np.float64)
+        zz = np.broadcast_to(np.asarray(z, dtype=np.float64), (len(x),)).copy()
+        return self._kernel(self._scaled(x, zz), zz, self._s, self._z) @ self._alpha
+
     def predict(self, x: np.ndarray, z: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the noise-free score at (x, z)."""
         assert self._x is not None and self._alpha is not None and self._chol is not None
@@ -312,7 +353,7 @@ class BudgetGP:
         zz = np.broadcast_to(np.asarray(z, dtype=np.float64), (len(x),)).copy()
         ks = self._kernel(self._scaled(x, zz), zz, self._s, self._z)
         mu = ks @ self._alpha
-        v = solve_triangular(self._chol, ks.T, lower=True)
+        v = solve_triangular(self._chol, ks.T, lower=True, check_finite=False)
         g = len(self.columns)
         prior = math.exp(self.theta[g + 1]) + math.exp(self.theta[g + 2])
         var = np.maximum(prior - np.einsum("ij,ij->j", v, v), 1e-12)

@@ -243,12 +243,10 @@ def bracket_values(rho: np.ndarray, brackets: Sequence[Bracket], moments: Sequen
     :func:`max_normal_moments` of each bracket's ``screened_per_final``.
     """
     rho = np.clip(np.asarray(rho, dtype=np.float64), 0.0, 1.0)
-    out = np.empty((*rho.shape[:-1], len(brackets)))
-    for i, (b, (m, v)) in enumerate(zip(brackets, moments)):
-        e = expected_max_normal(horizon / b.cost_per_final)
-        if b.screened_per_final <= 1.0:
-            out[..., i] = e
-            continue
-        r = rho[..., b.start_rung]
-        out[..., i] = r * m + np.sqrt(r * r * v + 1.0 - r * r) * e
-    return out
+    start = np.array([min(b.start_rung, rho.shape[-1] - 1) if rho.shape[-1] else 0 for b in brackets])
+    m = np.array([mv[0] for mv in moments])
+    v = np.array([mv[1] for mv in moments])
+    e = expected_max_normal(horizon / np.array([b.cost_per_final for b in brackets]))
+    r = rho[..., start] if rho.shape[-1] else np.zeros((*rho.shape[:-1], len(brackets)))
+    full = np.array([b.screened_per_final <= 1.0 for b in brackets])
+    return np.where(full, e, r * m + np.sqrt(r * r * v + 1.0 - r * r) * e)
