@@ -195,7 +195,7 @@ class AdaptiveFidelityEA(Algorithm):
         mutation_rate: float | None = 0.3,
         mutation_sigma: float = 0.2,
         n_initial: int = 10,
-        n_candidates: int = 16,
+        n_candidates: int = 24,
         random_candidates: float = 0.25,
         keep_fractions: Sequence[float] | None = None,
         start_rungs: Sequence[int] | None = None,
