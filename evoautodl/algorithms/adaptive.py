@@ -428,7 +428,7 @@ class AdaptiveFidelityEA(Algorithm):
         if n_points == 0:
             return
         refit = self.n_told >= self._next_fit
-        if not refit and self._gp.ready and len(self._gp_new) < len(self._gp_points) // 32:
+        if not refit and self._gp.ready and (not self._gp_new or len(self._gp_new) < len(self._gp_points) // 32):
             return
         if refit or not self._gp.n_points or n_points > int(1.5 * self.max_model_points):
             points = self._select_points()

@@ -295,10 +295,10 @@ class BudgetGP:
 
     def append(self, x: np.ndarray, z: np.ndarray) -> None:
         """Add input points (rows of ``x``, budgets ``z``): a block update of the Cholesky factor, O(n^2 m)."""
-        x = np.asarray(x, dtype=np.float64).reshape(-1, self._n_features(x))
         zz = np.asarray(z, dtype=np.float64).reshape(-1)
         if len(zz) == 0:
             return
+        x = np.asarray(x, dtype=np.float64).reshape(len(zz), -1)
         if self._x is None or self._z is None or len(self._z) == 0:
             self.condition(x, zz)
             return
@@ -319,11 +319,6 @@ class BudgetGP:
         self._z = np.concatenate([self._z, zz])
         self._s = np.vstack([self._s, s])
         self._alpha = None
-
-    @staticmethod
-    def _n_features(x: np.ndarray) -> int:
-        a = np.asarray(x)
-        return a.shape[-1] if a.ndim else 1
 
     def set_targets(self, y: np.ndarray) -> None:
         """Targets (transformed) of the conditioned inputs, in the same order."""
