@@ -246,6 +246,7 @@ def test_warm_start_configurations_are_evaluated_first() -> None:
     assert [t.operator for t in trials[:2]] == ["warm_start", "warm_start"]
     assert [dict(t.config) for t in trials[:2]] == portfolio
     assert trials[2].operator == "sample"
+    assert [t.rung for t in trials[:2]] == [3, 3]  # portfolio configurations train to the full budget
 
 
 def test_restricted_brackets_and_bad_options() -> None:

@@ -173,7 +173,8 @@ class AdaptiveFidelityEA(Algorithm):
             told so far, at least ten full budgets).
         max_model_points: GP data points kept (bounded cost).
         keep_checkpoints_per_rung: checkpoints of waiting configurations kept per rung.
-        warm_start: configurations (dicts) evaluated first, in order (a portfolio).
+        warm_start: configurations (dicts) evaluated first, in order, at the full
+            budget (a portfolio of configurations that did well on other problems).
         curve_metric: the learning-curve key holding the objective (None: the
             key ``"objective"``, else the first key whose last value equals it).
     """
@@ -310,9 +311,13 @@ class AdaptiveFidelityEA(Algorithm):
                                operator=op, resume_from=resume, rung=to)
 
     def _new_config(self) -> Trial:
-        bracket = self.brackets[self._choose_bracket()]
-        s = bracket.start_rung
         used = len(self._cfgs)
+        full = [b for b in self.brackets if b.start_rung == self._r]
+        if used < len(self.warm_start) and full:  # a portfolio configuration did well elsewhere: full budget
+            bracket = full[0]
+        else:
+            bracket = self.brackets[self._choose_bracket()]
+        s = bracket.start_rung
         if used < len(self.warm_start):
             genome, parents, op = self.space.repair(self.warm_start[used], self.rng), (), "warm_start"
         elif self._n_configs_told < self.n_initial:
