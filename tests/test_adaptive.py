@@ -265,4 +265,4 @@ def test_restricted_brackets_and_bad_options() -> None:
 def test_model_size_stays_bounded() -> None:
     algo, results = _run(0.7, seed=5, max_epochs=27 * 40, max_model_points=40)
     assert len(results) > 60
-    assert algo._gp.n_points <= int(1.5 * 40)
+    assert algo._model.gp.n_points <= int(1.5 * 40)

@@ -12,23 +12,28 @@ from their checkpoints, and is a deterministic function of its seed and the
 ask/tell sequence. Pseudocode::
 
     ask(n): repeat n times
-        promotion due (ASHA rule, top rung first): a configuration c waiting
-            at rung k whose rank among all rung-k values is below
-            floor(q_c * n_k) (q_c: the keep fraction of c's bracket) goes to
-            rung k+1, resuming from its checkpoint
+        promotion due (ASHA rule, top rung first, per keep fraction q): the
+            best configuration c waiting at rung k in q's group goes to rung
+            k+1, resuming from its checkpoint, if its rank among all rung-k
+            values is below floor(q * n_k)
         else an exploratory promotion, if one is queued (see tell): the
             configuration continues straight to the full budget
         else a new configuration:
-            bracket (s, q): sample atanh(rho_k) ~ posterior for every rung,
-                take the bracket with the largest value(s, q | rho, horizon)
-                (Thompson sampling; fidelity_trust's value model); the
-                full-budget bracket is one of them
-            genome: fewer than n_initial results: uniform sample; else
-                n_candidates candidates (mutations / crossovers of parents
-                chosen by tournament among the best configurations of the
-                highest well-filled rung, plus uniform samples), the one with
-                the largest expected improvement at the full budget under
-                the GP wins (surrogate-assisted pre-screening)
+            bracket (s, q) (start rung, keep fraction; "full" = start at the
+                full budget): eps ~ N(0, 1), rho_k = tanh(z_mean_k + z_sd_k
+                eps) for every rung (the agreements' posteriors, one scenario
+                for the whole ladder), the bracket with the largest
+                value(s, q | rho, horizon) wins (Thompson sampling over
+                fidelity_trust's value model; horizon: epochs told so far,
+                at least 10 full budgets); warm-start configurations: full
+            genome: warm start first; fewer than n_initial results: uniform
+                sample; else n_candidates candidates (a share of uniform
+                samples, the rest mutations / crossovers of parents chosen by
+                tournament among the best configurations of the highest rung
+                with at least 5 results), the one with the largest expected
+                improvement at the full budget under the GP wins
+                (surrogate-assisted pre-screening; EI's reference: the
+                parents' lowest posterior mean)
             trained to b_s from scratch
     tell(result of c at rung k):
         values at every rung <= k from the learning curve (rung j: the
@@ -41,7 +46,11 @@ ask/tell sequence. Pseudocode::
         k = R and c's path from some rung j was not selected on its values
             (full-budget start: j = 0, exploratory promotion from rung j):
             its pairs (value at rung i, value at R), i >= j, update the
-            agreements; the new schedule is logged (decisions())
+            agreements (normal-score correlation, Fisher-z posterior; the
+            latest max_pairs such configurations); the new schedule is
+            logged (decisions(): agreements, bracket values and Thompson
+            probabilities, the GP's implied correlations, and how many of the
+            best unbiased configurations each bracket would have kept)
 
 What it takes from which work:
 
@@ -70,15 +79,19 @@ What it takes from which work:
   is evaluated; expected improvement (Jones et al., 1998) trades exploitation
   against the model's uncertainty.
 
-Bounded cost: the GP keeps at most ``max_model_points`` points (the best
-configurations at the highest rungs, plus the most recent), adds new points
-with an O(n^2) Cholesky update, and re-fits its hyperparameters on a
-geometric schedule (n_told = 10, 13, 17, ...), so ask + tell cost does not
-grow with the number of evaluations (experiments/bench/adaptive_overhead.py).
+Bounded cost: the GP keeps at most ``max_model_points`` points (the most
+recent configurations, then the best at the highest rungs; each
+configuration's value at its highest rung first, lower-rung values of the
+same configurations if room is left), adds new points with a block update of
+its Cholesky factor (waiting for ``n / 32`` new points once it holds ``n``),
+rebuilds when it holds 1.5 times its cap, and re-fits its hyperparameters on
+at most 96 points on a geometric schedule (n_told = 10, 13, 17, ...), so the
+cost of ask + tell does not grow with the number of evaluations
+(experiments/bench/adaptive_overhead.py).
 
 Checkpoint hygiene as in ``asha_ea``: the checkpoints of the
-``keep_checkpoints_per_rung`` best waiting configurations of each rung are
-kept (a configuration pushed out of that set is promoted from scratch, if
+``keep_checkpoints_per_rung`` best waiting configurations of each rung and
+keep fraction are kept (a configuration pushed out of that set is promoted from scratch, if
 ever); a promoted trial's lower checkpoint is discarded when it is told; at
 the full budget only the incumbent's checkpoint is kept.
 
@@ -92,23 +105,18 @@ import copy
 import math
 from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from evoautodl.algorithms import options as opt
+from evoautodl.algorithms.adaptive_model import ConfigRecord, ScreeningModel
+from evoautodl.algorithms.adaptive_schedule import BracketSchedule
 from evoautodl.algorithms.base import Algorithm
-from evoautodl.algorithms.budget_gp import BudgetGP, FeatureMap, expected_improvement, normal_scores
+from evoautodl.algorithms.budget_gp import FeatureMap
 from evoautodl.algorithms.dehb import require_ladder
-from evoautodl.algorithms.fidelity_trust import (
-    Agreement,
-    ScheduleDecision,
-    agreement,
-    bracket_values,
-    make_brackets,
-    max_normal_moments,
-)
+from evoautodl.algorithms.fidelity_trust import Agreement, Bracket, ScheduleDecision
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
 from evoautodl.operators.crossover import uniform_crossover
@@ -118,26 +126,8 @@ from evoautodl.space import SearchSpace
 
 __all__ = ["AdaptiveFidelityEA"]
 
-_DRAWS = 128  # Thompson draws behind each logged decision's bracket probabilities
 #: attributes holding immutable records only: state_dict shares them instead of deep-copying
-_SHARED = ("_decisions", "_agree", "brackets", "_moments", "_features", "warm_start", "keep_fractions", "budgets",
-           "_survivors", "_n_winners")
-_FIT_POINTS = 96  # GP hyperparameters are fitted on the first (most relevant) points of its data
-
-
-@dataclass(slots=True)
-class _Config:
-    """What the algorithm knows about one configuration (individual)."""
-
-    genome: tuple[float, ...]
-    features: np.ndarray
-    start: int  # rung it was first trained to
-    keep: float  # keep fraction of its bracket
-    values: list[float]  # objective at each rung (NaN: unknown)
-    reached: int = -1  # highest rung with a result
-    free_from: int | None = None  # pairs (rung >= free_from, R) are not selected on its values
-    failed: bool = False
-    told: int = 0  # position in the order of results (recency)
+_SHARED = ("_features", "warm_start", "keep_fractions", "budgets")
 
 
 class AdaptiveFidelityEA(Algorithm):
@@ -245,32 +235,17 @@ class AdaptiveFidelityEA(Algorithm):
         self._r = n_rungs - 1
         span = math.log(self.budgets[-1] / self.budgets[0]) if n_rungs > 1 else 1.0
         self._z = tuple(math.log(b / self.budgets[0]) / span if n_rungs > 1 else 1.0 for b in self.budgets)
-        brackets = make_brackets(self.budgets, self.keep_fractions)
-        if start_rungs is not None:
-            allowed = {int(k) for k in start_rungs}
-            if not allowed or not allowed <= set(range(n_rungs)):
-                raise ConfigError(f"{a}: start_rungs must be rung indices in 0..{n_rungs - 1}, got {start_rungs!r}")
-            brackets = tuple(b for b in brackets if b.start_rung in allowed)
-        self.brackets = brackets
-        self._moments = tuple(max_normal_moments(b.screened_per_final) for b in self.brackets)
+        self._schedule = BracketSchedule(a, self.budgets, self.keep_fractions, start_rungs, self.prior_agreement,
+                                         self.prior_sd, self.max_pairs, self.winner_fraction, self.horizon_epochs)
         self._features = FeatureMap.from_space(space)
-        self._gp = BudgetGP(self._features.columns)
-        self._cfgs: dict[int, _Config] = {}
+        self._model = ScreeningModel(self._features.columns, self._z, self.max_model_points, self.n_initial)
+        self._cfgs: dict[int, ConfigRecord] = {}
         self._rank: list[list[tuple[float, int]]] = [[] for _ in range(n_rungs)]  # every known value per rung
         # waiting configurations per rung and keep fraction, sorted: (value, individual, checkpoint kept)
         self._cands: list[list[list[tuple[float, int, bool]]]] = [[[] for _ in self.keep_fractions]
                                                                    for _ in range(n_rungs)]
         self._free: list[int] = []  # configurations with unbiased pairs at the full budget
         self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
-        self._recall_at = -1
-        self._survivors: tuple[int, ...] = ()
-        self._n_winners: tuple[int, ...] = ()
-        self._agree: tuple[Agreement, ...] = self._agreements()
-        self._decisions: list[ScheduleDecision] = []
-        self._n_decisions_popped = 0
-        self._gp_points: list[tuple[int, int]] = []  # (individual, rung) in the posterior, in order
-        self._gp_new: list[tuple[int, int]] = []  # points told since the last model refresh
-        self._next_fit = self.n_initial
         self._epochs_told = 0.0
         self._n_configs_told = 0
         self._incumbent: tuple[float, str] | None = None
@@ -312,11 +287,11 @@ class AdaptiveFidelityEA(Algorithm):
 
     def _new_config(self) -> Trial:
         used = len(self._cfgs)
-        full = [b for b in self.brackets if b.start_rung == self._r]
-        if used < len(self.warm_start) and full:  # a portfolio configuration did well elsewhere: full budget
-            bracket = full[0]
+        full = self._schedule.full
+        if used < len(self.warm_start) and full is not None:  # a portfolio configuration did well elsewhere
+            bracket = full
         else:
-            bracket = self.brackets[self._choose_bracket()]
+            bracket = self._schedule.choose(self.rng, self._epochs_told)
         s = bracket.start_rung
         if used < len(self.warm_start):
             genome, parents, op = self.space.repair(self.warm_start[used], self.rng), (), "warm_start"
@@ -326,28 +301,10 @@ class AdaptiveFidelityEA(Algorithm):
             genome, parents, op = self._screened_offspring()
         trial = self.make_trial(genome, budget=self.budgets[s], parent_ids=parents, operator=op, rung=s)
         g = trial.genome
-        self._cfgs[trial.individual_id] = _Config(
+        self._cfgs[trial.individual_id] = ConfigRecord(
             genome=g, features=self._feature_rows(np.array([g]))[0], start=s, keep=bracket.keep_fraction,
             values=[math.nan] * (self._r + 1), free_from=0 if s == self._r else None)
         return trial
-
-    def _choose_bracket(self) -> int:
-        """Thompson sampling: one normal draw ``eps`` sets every rung's agreement; the best bracket wins."""
-        if len(self.brackets) == 1:
-            return 0
-        return int(np.argmax(self._values(np.array([float(self.rng.standard_normal())]))[0]))
-
-    def _values(self, eps: np.ndarray) -> np.ndarray:
-        """Bracket values (d, n_brackets) at agreements ``tanh(z_mean + z_sd * eps)`` for draws ``eps`` (d,)."""
-        z_mean = np.array([a.z_mean for a in self._agree])
-        z_sd = np.array([a.z_sd for a in self._agree])
-        rho = np.tanh(z_mean[None, :] + z_sd[None, :] * np.asarray(eps, dtype=np.float64)[:, None])
-        return bracket_values(rho, self.brackets, self._moments, self._horizon())
-
-    def _horizon(self) -> float:
-        if self.horizon_epochs is not None:
-            return self.horizon_epochs
-        return max(self._epochs_told, 10.0 * self.budgets[-1])
 
     # ------------------------------------------------------------------ breeding
     def _feature_rows(self, genomes: np.ndarray) -> np.ndarray:
@@ -388,69 +345,12 @@ class AdaptiveFidelityEA(Algorithm):
                 child, parents, op = self._cfgs[a].genome, (a,), "mutate"
             cands.append(mutate(self.space, child, rng, rate=self.mutation_rate, sigma=self.mutation_sigma))
             origin.append((parents, op))
-        self._refresh_model()
-        if not self._gp.ready:
+        self._model.refresh(self._cfgs, self.n_told)
+        if not self._model.ready:
             return cands[0], origin[0][0], origin[0][1]
-        mu, sd = self._gp.predict(self._feature_rows(np.array(cands)), 1.0)
-        # EI's reference: the lowest posterior mean at the full budget among the parents
-        best = float(np.min(self._gp.predict_mean(np.array([self._cfgs[i].features for i in pool]), 1.0))) \
-            if pool else float(np.min(mu))
-        j = int(np.argmax(expected_improvement(mu, sd, best)))
+        parents = np.array([self._cfgs[i].features for i in pool]).reshape(len(pool), -1)
+        j = self._model.screen(self._feature_rows(np.array(cands)), parents)
         return cands[j], origin[j][0], origin[j][1] + "+screened"
-
-    # ------------------------------------------------------------------ model
-    def _select_points(self) -> list[tuple[int, int]]:
-        """The GP's data: recent configurations, then the best at the highest rungs; top values first."""
-        told = [(ind, c) for ind, c in self._cfgs.items() if c.reached >= 0]
-        cap = self.max_model_points
-        recent = sorted(told, key=lambda t: -t[1].told)[: cap // 4]
-        ranked = sorted(told, key=lambda t: (-t[1].reached, t[1].values[t[1].reached], t[0]))
-        order, seen = [], set()
-        for ind, c in recent + ranked:
-            if ind not in seen:
-                seen.add(ind)
-                order.append((ind, c))
-        points = [(ind, c.reached) for ind, c in order[:cap]]
-        room = cap - len(points)
-        if room > 0:
-            extra = [(ind, k) for ind, c in order for k in range(c.reached) if not math.isnan(c.values[k])]
-            points += extra[:room]
-        return points
-
-    def _targets(self, points: list[tuple[int, int]]) -> np.ndarray:
-        y = np.array([self._cfgs[ind].values[k] for ind, k in points])
-        return normal_scores(np.where(np.isfinite(y), y, np.inf))
-
-    def _refresh_model(self) -> None:
-        """Bring the GP up to date with the results told since the last call.
-
-        With many points the update waits until ``n / 32`` new points have
-        arrived (an O(n^2) update every time would dominate the cost per
-        evaluation; a model a few results behind is what an asynchronous
-        parallel run has anyway).
-        """
-        n_points = len(self._gp_points) + len(self._gp_new)
-        if n_points == 0:
-            return
-        refit = self.n_told >= self._next_fit
-        if not refit and self._gp.ready and (not self._gp_new or len(self._gp_new) < len(self._gp_points) // 32):
-            return
-        if refit or not self._gp.n_points or n_points > int(1.5 * self.max_model_points):
-            points = self._select_points()
-            x = np.array([self._cfgs[ind].features for ind, _ in points])
-            z = np.array([self._z[k] for _, k in points])
-            if refit:
-                fit = points[:_FIT_POINTS]
-                self._gp.optimise(x[:_FIT_POINTS], z[:_FIT_POINTS], self._targets(fit))
-                self._next_fit = max(self.n_told + 1, int(math.ceil(1.3 * self.n_told)))
-            self._gp.condition(x, z)
-            self._gp_points = points
-        else:
-            self._gp.append(np.array([self._cfgs[ind].features for ind, _ in self._gp_new]),
-                            np.array([self._z[k] for _, k in self._gp_new]))
-            self._gp_points = self._gp_points + self._gp_new
-        self._gp_new = []
-        self._gp.set_targets(self._targets(self._gp_points))
 
     # ------------------------------------------------------------------ tell
     def on_result(self, result: Result) -> None:
@@ -480,7 +380,7 @@ class AdaptiveFidelityEA(Algorithm):
         new.append(k)
         for j in new:
             insort(self._rank[j], (cfg.values[j], t.individual_id))
-            self._gp_new.append((t.individual_id, j))
+            self._model.add(t.individual_id, j)
         if cfg.reached < 0:
             self._n_configs_told += 1
         cfg.reached = max(cfg.reached, k)
@@ -488,13 +388,13 @@ class AdaptiveFidelityEA(Algorithm):
             self._keep_if_incumbent(f, t.checkpoint_key, math.isfinite(f) and result.checkpoint is not None)
             if cfg.free_from is not None and math.isfinite(f):
                 self._free.append(t.individual_id)
-                self._agree = self._agreements()
+                self._schedule.update(self._cfgs, self._free)
                 self._log_decision()
         elif not math.isfinite(f):
             self.discard_checkpoint(t.checkpoint_key)
         else:
             self._add_candidate(k, (f, t.individual_id, result.checkpoint is not None))
-            if self._agree[k].n_pairs + len(self._explore) < self.explore_pairs \
+            if self._schedule.agreements[k].n_pairs + len(self._explore) < self.explore_pairs \
                     and self.rng.random() < self.explore_fraction:
                 cfg.free_from = k  # an exploratory promotion: chosen without looking at its value
                 self._explore.append((k, t.individual_id))
@@ -533,72 +433,25 @@ class AdaptiveFidelityEA(Algorithm):
         else:
             self.discard_checkpoint(key)
 
-    # ------------------------------------------------------------------ agreement and decisions
-    def _agreements(self) -> tuple[Agreement, ...]:
-        out = []
-        for k in range(self._r):
-            pairs = [(c.values[k], c.values[self._r]) for c in (self._cfgs[i] for i in self._free[-self.max_pairs:])
-                     if c.free_from is not None and c.free_from <= k]
-            low = [p[0] for p in pairs]
-            high = [p[1] for p in pairs]
-            out.append(agreement(k, self.budgets[k], low, high, prior_rho=self.prior_agreement,
-                                 prior_sd=self.prior_sd))
-        return tuple(out)
-
-    def _update_recall(self) -> None:
-        """Winners and survivors per bracket (recomputed when results arrived since the last time).
-
-        The winners of a bracket starting at rung s are the best
-        ``winner_fraction`` (by full-budget value) of the latest ``max_pairs``
-        configurations whose path from rung s on did not depend on their own
-        values; a winner survives if at every rung s..R-1 its value ranks
-        within the bracket's keep fraction of all values known at that rung.
-        """
-        if self._recall_at == self.n_told:
-            return
-        self._recall_at = self.n_told
-        free = self._free[-self.max_pairs:]
-        survivors, winners = [], []
-        for b in self.brackets:
-            if b.keep_fraction >= 1.0:
-                survivors.append(0)
-                winners.append(0)
-                continue
-            pool = [i for i in free if self._cfgs[i].free_from is not None and self._cfgs[i].free_from <= b.start_rung]
-            pool.sort(key=lambda i: (self._cfgs[i].values[self._r], i))
-            top = pool[: max(1, int(math.ceil(self.winner_fraction * len(pool))))] if pool else []
-            kept = 0
-            for i in top:
-                c = self._cfgs[i]
-                kept += all(bisect_left(self._rank[j], (c.values[j], i)) < int(b.keep_fraction * len(self._rank[j]))
-                            for j in range(b.start_rung, self._r))
-            survivors.append(kept)
-            winners.append(len(top))
-        self._survivors, self._n_winners = tuple(survivors), tuple(winners)
-
+    # ------------------------------------------------------------------ decisions
     def _log_decision(self) -> None:
-        self._update_recall()
-        eps = np.random.default_rng([self.seed, self.n_told, 7]).standard_normal(_DRAWS)
-        chosen = np.argmax(self._values(eps), axis=1)
-        probs = np.bincount(chosen, minlength=len(self.brackets)) / _DRAWS
-        values = self._values(np.zeros(1))[0] if self._agree else np.zeros(len(self.brackets))
-        gp_rho = tuple(self._gp.budget_correlation(self._z[k], 1.0) if self._gp.n_fits else math.nan
-                       for k in range(self._r))
-        self._decisions.append(ScheduleDecision(
-            n_told=self.n_told, epochs=self._epochs_told, agreements=self._agree, brackets=self.brackets,
-            horizon_epochs=self._horizon(), n_winners=self._n_winners, survivors=self._survivors,
-            values=tuple(float(v) for v in values), probabilities=tuple(float(p) for p in probs),
-            gp_budget_correlation=gp_rho))
+        winners, survivors = self._schedule.recall(self._cfgs, self._free, self._rank)
+        self._schedule.log(n_told=self.n_told, epochs_told=self._epochs_told, seed=self.seed, winners=winners,
+                           survivors=survivors,
+                           gp_correlation=tuple(self._model.budget_correlation(self._z[k]) for k in range(self._r)))
 
     def decisions(self) -> list[ScheduleDecision]:
         """Every schedule update so far (agreements with uncertainty, bracket values and probabilities)."""
-        return list(self._decisions)
+        return list(self._schedule.decisions)
 
     def pop_decisions(self) -> list[ScheduleDecision]:
         """Schedule updates since the last call (for a runner that logs them as they happen)."""
-        out = self._decisions[self._n_decisions_popped:]
-        self._n_decisions_popped = len(self._decisions)
-        return out
+        return self._schedule.pop()
+
+    @property
+    def brackets(self) -> tuple[Bracket, ...]:
+        """The brackets a new configuration can start in."""
+        return self._schedule.brackets
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -616,20 +469,20 @@ class AdaptiveFidelityEA(Algorithm):
             return [list(v) for v in value]
         if name == "_cands":  # per rung, per keep fraction, a list of immutable tuples
             return [[list(v) for v in r] for r in value]
-        if name in ("_free", "_explore", "_gp_points", "_gp_new", "_discard"):  # lists of immutable items
+        if name in ("_free", "_explore", "_discard"):  # lists of immutable items
             return list(value)
         if name == "_pending":  # trial id -> frozen Trial
             return dict(value)
         if name == "_cfgs":  # only the values list of a record is mutated in place
             return {i: replace(c, values=list(c.values)) for i, c in value.items()}
-        if name == "_gp":  # its methods replace arrays, never write into them
-            return copy.copy(value)
+        if name in ("_model", "_schedule"):
+            return value.copy()
         return copy.deepcopy(value)
 
     # ------------------------------------------------------------------ introspection
     def agreements(self) -> tuple[Agreement, ...]:
         """The current agreement estimate of every rung below the full budget."""
-        return self._agree
+        return self._schedule.agreements
 
     def rung_sizes(self) -> list[int]:
         """Values known per rung (from results and learning curves)."""

@@ -46,7 +46,7 @@ def drive(name: str, workload: Any, n_evals: int, workers: int, seed: int = 0) -
     algo = get_algorithm(name, workload.search_space(), seed=seed, ladder=LADDER)
     ctx = WorkerContext.local()
     fit_s = 0.0
-    gp = getattr(algo, "_gp", None)
+    gp = getattr(getattr(algo, "_model", None), "gp", None)
     if gp is not None:  # time the hyperparameter fits too (a share of the ask cost)
         original = gp.optimise
 
