@@ -348,7 +348,8 @@ class AdaptiveFidelityEA(Algorithm):
         self._model.refresh(self._cfgs, self.n_told)
         if not self._model.ready:
             return cands[0], origin[0][0], origin[0][1]
-        parents = np.array([self._cfgs[i].features for i in pool]).reshape(len(pool), -1)
+        parents = np.array([self._cfgs[i].features for i in pool]) if pool \
+            else np.empty((0, self._features.n_features))
         j = self._model.screen(self._feature_rows(np.array(cands)), parents)
         return cands[j], origin[j][0], origin[j][1] + "+screened"
 
