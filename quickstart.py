@@ -8,7 +8,8 @@ Set-up (once; repeated only when pyproject.toml changes): a virtual
 environment in .venv; torch is reused when the Python running this script
 already has one (the venv then sees its site-packages), otherwise the CPU
 build torch==2.13.0 is installed; then evoautodl with its MPI (mpi4py + the
-MPICH wheel, which brings `mpiexec`) and test extras. Extra arguments after
+MPICH wheel, which brings `mpiexec`), test and baselines (Optuna, DEHB, SMAC3)
+extras. Extra arguments after
 `run` or `test` are passed to `evoautodl demo` or `pytest`.
 """
 
@@ -53,7 +54,7 @@ def setup() -> None:
     sh(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     if not has_torch(PY):
         sh(PY, "-m", "pip", "install", "--quiet", TORCH_CPU)
-    sh(PY, "-m", "pip", "install", "--quiet", "-e", ".[mpich,test]")
+    sh(PY, "-m", "pip", "install", "--quiet", "-e", ".[mpich,test,baselines]")
     STAMP.write_text(digest)
 
 

@@ -1,41 +1,31 @@
 #!/usr/bin/env python3
-"""Draw the standard figures of one or more run directories.
+"""Write the figures and report of one or more run directories (what `evoautodl analyze` does).
 
-    python analysis/run_figures.py runs/A runs/B
+    python analysis/run_figures.py runs/A runs/B [--out cmp]
 
-Writes RUN/figures/{incumbent,objective_by_budget,budget_correlation}.png and
-prints each run's incumbent and the Kendall tau between budgets.
+Each run gets RUN/figures/*.{png,pdf} and RUN/report.md; with several runs, OUT/report.md
+compares them. The findings are printed.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
 
-from evoautodl import load_run
-from evoautodl.analysis import budget_correlation, incumbent_trace
-from evoautodl.analysis.plots import save_figures
+from evoautodl.analysis import analyze_runs
 
 
-def main(paths: list[str]) -> int:
-    if not paths:
-        print(__doc__)
-        return 2
-    for p in map(Path, paths):
-        df = load_run(p)
-        trace = incumbent_trace(df)
-        last = trace.iloc[-1] if len(trace) else None
-        print(f"== {p}: {len(df)} evaluations")
-        if last is not None:
-            print(f"incumbent {last['incumbent']:.5g} at budget {last['budget_epochs']:g} "
-                  f"after {last['epochs']:g} epochs")
-        corr = budget_correlation(df)
-        if not corr.empty:
-            print(corr.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
-        for f in save_figures(df, p / "figures"):
-            print(f"wrote {f}")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    for report in analyze_runs(args.runs, args.out):
+        print(f"== {report.path}")
+        for title, finding in report.findings:
+            print(f"{title}: {finding}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,8 +1,12 @@
-"""The ``evoautodl`` command line: run, demo, resume, show, analyze, experiment.
+"""The ``evoautodl`` command line: run, demo, resume, show, analyze, experiment, compare.
 
 Under ``mpiexec -n N`` (N > 1) rank 0 is the manager and ranks 1..N-1 serve
 trials; otherwise trials run in this process (or on the simulated clock).
-User errors print one line ``evoautodl: error: ...`` and exit with code 2.
+Errors print one line ``evoautodl: error: ...`` (from rank 0 only) and exit
+with code 2 when input is refused before anything ran (bad experiment, data,
+run directory; ``run`` and ``demo`` check the data before ``--out`` is made and
+remove it again when a setup error leaves it empty), or 1 when a started run
+stopped on an error (`RunError`: what it logged is kept, ``resume`` continues).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evoautodl import __version__
-from evoautodl.errors import EvoAutoDLError
+from evoautodl.errors import ConfigError, EvoAutoDLError, RunError, WorkloadError
 
 __all__ = ["main"]
 
@@ -46,25 +50,39 @@ def _parser() -> argparse.ArgumentParser:
                         help="progress bar (default: when stderr is a terminal)")
         sp.add_argument("-v", "--verbose", action="store_true")
 
+    overwrite_help = "delete the run already in --out and start afresh (refused for a folder with other files)"
     r = sub.add_parser("run", help="run an experiment TOML file")
     r.add_argument("experiment", help="experiment TOML file")
     r.add_argument("--out", required=True, help="run directory to create")
+    r.add_argument("--overwrite", action="store_true", help=overwrite_help)
     stop_flags(r)
     d = sub.add_parser("demo", help="run the embedded default experiment")
     d.add_argument("--out", default="runs/quickstart", help="run directory (default: runs/quickstart)")
+    d.add_argument("--overwrite", action="store_true", help=overwrite_help)
     d.add_argument("--print-config", action="store_true", help="print the embedded experiment and exit")
     stop_flags(d)
     rs = sub.add_parser("resume", help="continue a stopped or killed run")
     rs.add_argument("run_dir")
     stop_flags(rs)
+    skip_help = "skip (and report) log lines that do not read back instead of refusing the run"
     s = sub.add_parser("show", help="summarise a run directory")
     s.add_argument("run_dir")
     s.add_argument("--top", type=int, default=5, help="show the best N trials")
-    a = sub.add_parser("analyze", help="draw a run's figures into RUN_DIR/figures and print budget correlations")
-    a.add_argument("run_dir")
+    s.add_argument("--skip-corrupt", action="store_true", help=skip_help)
+    a = sub.add_parser("analyze", help="figures (RUN/figures) and a report (RUN/report.md) of one or more runs")
+    a.add_argument("run_dir", nargs="+")
+    a.add_argument("--out", help="folder of the report comparing several runs (default: ./evoautodl-analysis)")
+    a.add_argument("--no-importance", dest="importance", action="store_false",
+                   help="skip the random-forest analyses (fANOVA, LPI, importance across budgets, partial dependence)")
+    a.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
+    a.add_argument("--skip-corrupt", action="store_true", help=skip_help)
     from evoautodl.grid.command import add_experiment_parser
 
     add_experiment_parser(sub)
+    from evoautodl.compare.cli import add_compare_parser
+
+    add_compare_parser(sub)
     return p
 
 
@@ -76,9 +94,7 @@ def _stop_overrides(raw: dict[str, Any], args: argparse.Namespace) -> None:
             stop[key] = v
 
 
-def _make_backend(exp: Any, checkpoint_dir: Path, world_size: int) -> Any:
-    from evoautodl.errors import ConfigError
-
+def _make_backend(exp: Any, rd: Any, world_size: int) -> Any:
     b = exp.backend
     btype = b.get("type", "auto")
     if btype == "auto":
@@ -88,10 +104,10 @@ def _make_backend(exp: Any, checkpoint_dir: Path, world_size: int) -> Any:
             raise ConfigError("backend.type: 'mpi' needs at least 2 ranks (mpiexec -n 2 or more)")
         from evoautodl.backends.mpi import MPIBackend
 
-        backend = MPIBackend(exp.workload, checkpoint_dir=checkpoint_dir, timeout_s=b.get("timeout_s"),
+        backend = MPIBackend(exp.workload, checkpoint_dir=rd.checkpoints, timeout_s=b.get("timeout_s"),
                              devices=b.get("devices", "auto"), workers_per_gpu=b.get("workers_per_gpu", 1),
                              torch_threads=b.get("torch_threads", 1), prefetch=b.get("prefetch", "auto"),
-                             shutdown_timeout_s=b.get("shutdown_timeout_s", 10.0))
+                             shutdown_timeout_s=b.get("shutdown_timeout_s", 10.0), fault_dir=rd.faults)
         backend.start()
         return backend
     if world_size > 1:
@@ -102,11 +118,26 @@ def _make_backend(exp: Any, checkpoint_dir: Path, world_size: int) -> Any:
     if btype == "simulated":
         from evoautodl.backends.simulated import SimulatedBackend
 
-        return SimulatedBackend(exp.workload, b.get("n_workers", 4), checkpoint_dir=checkpoint_dir)
+        return SimulatedBackend(exp.workload, b.get("n_workers", 4), checkpoint_dir=rd.checkpoints,
+                                timeout_s=b.get("timeout_s"))
     from evoautodl.backends.serial import SerialBackend
 
-    return SerialBackend(exp.workload, checkpoint_dir=checkpoint_dir, device=b.get("device", "cpu"),
-                         torch_threads=b.get("torch_threads", 1))
+    return SerialBackend(exp.workload, checkpoint_dir=rd.checkpoints, device=b.get("device", "cpu"),
+                         torch_threads=b.get("torch_threads", 1), timeout_s=b.get("timeout_s"),
+                         fault_dir=rd.faults)
+
+
+def _preflight(workload: Any) -> None:
+    """The workload's cheap checks (files, columns, shapes), before anything is created."""
+    check = getattr(workload, "preflight", None)
+    if check is None:
+        return
+    try:
+        check()
+    except EvoAutoDLError:
+        raise
+    except Exception as exc:
+        raise WorkloadError(f"{type(workload).__name__}.preflight() failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Namespace, resume: bool,
@@ -124,32 +155,68 @@ def _execute(raw: dict[str, Any], base_dir: Path, out: Path, args: argparse.Name
     if resume:
         if not rd.exists():
             raise EvoAutoDLError(f"{out}: no run to resume (no evaluations.jsonl or state.pkl)")
-        changed = _changed_keys(rd.read_meta().get("experiment", fixed), fixed)
+        rd.acquire()  # first: a run in use is refused before anything in it changes
+        try:
+            changed = _changed_keys(rd.read_meta().get("experiment", fixed), fixed)
+        except BaseException:
+            rd.release()
+            raise
         if changed:
+            rd.release()
             raise EvoAutoDLError(
                 f"{out / 'config.toml'} changed since the run started ({', '.join(changed)}): a resumed run "
                 "continues the original experiment, so only [stop], [backend] and [run] may change; undo the "
                 "edit, or start a new run with another --out"
             )
     else:
-        rd.create()
-    (out / "config.toml").write_text(tomli_w.dumps(exp.config))
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    backend = _make_backend(exp, rd.checkpoints, world_size)
-    logger.info("%s: %s on %s, %s -> %s", "resume" if resume else "run", exp.algorithm.name,
-                type(exp.workload).__name__, type(backend).__name__, out)
+        _preflight(exp.workload)
+        fresh_folder = not out.exists() or rd.exists()  # ours to delete again if nothing runs
+        rd.create(overwrite=args.overwrite)
+        rd.acquire()
     try:
-        summary = Runner(exp.algorithm, backend, run_dir=rd, stop=exp.stop, resume=resume, progress=progress,
-                         checkpoint_interval_s=exp.run.get("checkpoint_interval_s", 30.0),
-                         grace_s=exp.run.get("grace_s", 30.0),
-                         meta={"name": exp.name, "world_size": world_size, "experiment": fixed}).run()
+        rd.write_atomic("config.toml", tomli_w.dumps(exp.config).encode())
+        summary = _run(exp, rd, args, resume, world_size, fixed, Runner)
+    except EvoAutoDLError as exc:
+        if not resume and not isinstance(exc, RunError):  # refused input found late (a setup error): undo
+            _remove_if_empty(rd, keep_folder=not fresh_folder)
+        raise
     finally:
-        backend.shutdown()
+        rd.release()
     _print_summary(summary, out)
     names = list(getattr(exp.workload, "objective_names", ()))
     if len(names) > 1:
         _print_front(out, names)
     return 0
+
+
+def _run(exp: Any, rd: Any, args: argparse.Namespace, resume: bool, world_size: int, fixed: dict[str, Any],
+         runner_cls: Any) -> Any:
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    backend = _make_backend(exp, rd, world_size)
+    logger.info("%s: %s on %s, %s -> %s", "resume" if resume else "run", exp.algorithm.name,
+                type(exp.workload).__name__, type(backend).__name__, rd.path)
+    code = 1
+    try:
+        summary = runner_cls(exp.algorithm, backend, run_dir=rd, stop=exp.stop, resume=resume, progress=progress,
+                             checkpoint_interval_s=exp.run.get("checkpoint_interval_s", 30.0),
+                             grace_s=exp.run.get("grace_s", 30.0),
+                             max_trial_attempts=exp.run.get("max_trial_attempts", 3),
+                             meta={"name": exp.name, "world_size": world_size, "experiment": fixed}).run()
+        code = 0
+    finally:
+        backend.shutdown(exit_code=code)  # MPI: the job's exit code should a worker have to be aborted
+    return summary
+
+
+def _remove_if_empty(rd: Any, keep_folder: bool) -> None:
+    """A new run that logged nothing (a setup error, say) leaves no run directory behind."""
+    log = rd.path / "evaluations.jsonl"
+    try:
+        if rd.path.is_dir() and (not log.exists() or log.stat().st_size == 0):
+            rd.remove(keep_folder=keep_folder)
+            logger.info("nothing ran: %s %s", "emptied" if keep_folder else "removed", rd.path)
+    except (EvoAutoDLError, OSError):
+        logger.debug("could not remove %s", rd.path, exc_info=True)
 
 
 def _print_front(out: Path, names: list[str]) -> None:
@@ -201,12 +268,22 @@ def _print_summary(summary: Any, out: Path) -> None:
         print(f"continue with : evoautodl resume {out}")
 
 
-def _show(run_dir: Path, top: int) -> int:
+def _load(run_dir: Path, skip_corrupt: bool) -> Any:
     from evoautodl.log import load_run
 
-    df = load_run(run_dir)
-    meta_path = run_dir / "run.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    df = load_run(run_dir, skip_corrupt=skip_corrupt)
+    corrupt = df.attrs.get("corrupt_lines", [])
+    if corrupt:
+        lines = ", ".join(str(c.line) for c in corrupt[:10]) + (" ..." if len(corrupt) > 10 else "")
+        print(f"skipped       : {len(corrupt)} corrupt log line(s) ({lines}): {corrupt[0].reason}")
+    return df
+
+
+def _show(run_dir: Path, top: int, skip_corrupt: bool = False) -> int:
+    from evoautodl.log import read_meta
+
+    df = _load(run_dir, skip_corrupt)
+    meta = read_meta(run_dir)
     print(f"run           : {run_dir} ({meta.get('name', '?')}, algorithm {meta.get('algorithm', '?')})")
     if df.empty:
         print("evaluations   : 0")
@@ -232,21 +309,15 @@ def _show(run_dir: Path, top: int) -> int:
     return 0
 
 
-def _analyze(run_dir: Path) -> int:
-    from evoautodl.analysis import budget_correlation
-    from evoautodl.analysis.plots import save_figures
-    from evoautodl.log import load_run
+def _analyze(args: argparse.Namespace) -> int:
+    from evoautodl.analysis.report import analyze_runs
 
-    df = load_run(run_dir)
-    if df.empty:
-        print(f"{run_dir}: no evaluations yet")
-        return 0
-    corr = budget_correlation(df)
-    if not corr.empty:
-        print("Kendall tau between budgets (individuals evaluated at both):")
-        print(corr.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
-    for path in save_figures(df, run_dir / "figures"):
-        print(f"wrote {path}")
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    for report in analyze_runs(args.run_dir, args.out, importance=args.importance, progress=progress,
+                               skip_corrupt=args.skip_corrupt):
+        print(f"wrote {report.path} ({len(report.figures)} figures)")
+        for title, finding in report.findings:
+            print(f"  {title}: {finding}")
     return 0
 
 
@@ -259,7 +330,7 @@ def _world() -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    size, rank = (1, 0) if args.command in ("show", "analyze") else _world()
+    size, rank = (1, 0) if args.command in ("show", "analyze", "compare") else _world()
     _setup_logging(rank, getattr(args, "verbose", False))
     if args.command == "experiment":  # every rank takes part (evoautodl.grid.schedule)
         from evoautodl.grid.command import experiment_main
@@ -270,37 +341,53 @@ def main(argv: list[str] | None = None) -> int:
 
         return worker_main()
     try:
-        if args.command == "show":
-            return _show(Path(args.run_dir), args.top)
-        if args.command == "analyze":
-            return _analyze(Path(args.run_dir))
-        if args.command == "run":
-            from evoautodl.experiment import read_experiment_file
-
-            path = Path(args.experiment)
-            raw = read_experiment_file(path)
-            return _execute(raw, path.parent, Path(args.out), args, resume=False, world_size=size)
-        if args.command == "demo":
-            text = resources.files("evoautodl.defaults").joinpath("quickstart.toml").read_text()
-            if args.print_config:
-                print(text)
-                return 0
-            return _execute(tomllib.loads(text), Path.cwd(), Path(args.out), args, resume=False, world_size=size)
-        if args.command == "resume":
-            run_dir = Path(args.run_dir)
-            cfg = run_dir / "config.toml"
-            if not cfg.is_file():
-                raise EvoAutoDLError(f"{run_dir}: no config.toml (is this a run directory?)")
-            return _execute(tomllib.loads(cfg.read_text()), run_dir, run_dir, args, resume=True, world_size=size)
+        return _command(args, size)
+    except RunError as exc:
+        print(f"evoautodl: error: {exc}", file=sys.stderr)
+        run_dir = getattr(args, "out", None) or getattr(args, "run_dir", None)
+        print(f"evoautodl: the run stopped; what it logged is kept: `evoautodl resume {run_dir}` continues",
+              file=sys.stderr)
+        return 1
     except EvoAutoDLError as exc:
-        if size > 1:
-            _release()
         print(f"evoautodl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evoautodl: aborted; resume with `evoautodl resume <run dir>`", file=sys.stderr)
         return 130
-    return 2
+    finally:
+        if size > 1:
+            _release()  # workers still waiting for START exit (a no-op once the backend shut them down)
+
+
+def _command(args: argparse.Namespace, size: int) -> int:
+    if args.command == "show":
+        return _show(Path(args.run_dir), args.top, args.skip_corrupt)
+    if args.command == "analyze":
+        return _analyze(args)
+    if args.command == "compare":
+        from evoautodl.compare.cli import run_compare
+
+        return run_compare(args)
+    from evoautodl.experiment import read_experiment_file
+
+    if args.command == "run":
+        path = Path(args.experiment)
+        raw = read_experiment_file(path)
+        return _execute(raw, path.parent, Path(args.out), args, resume=False, world_size=size)
+    if args.command == "demo":
+        text = resources.files("evoautodl.defaults").joinpath("quickstart.toml").read_text()
+        if args.print_config:
+            print(text)
+            return 0
+        return _execute(tomllib.loads(text), Path.cwd(), Path(args.out), args, resume=False, world_size=size)
+    run_dir = Path(args.run_dir)  # resume
+    cfg = run_dir / "config.toml"
+    if not run_dir.is_dir():
+        raise EvoAutoDLError(f"{run_dir}: not a run directory ({'a file' if run_dir.exists() else 'does not exist'})")
+    if not cfg.exists():
+        raise EvoAutoDLError(f"{run_dir}: no config.toml (is this a run directory?)")
+    raw = read_experiment_file(cfg, what="the run's configuration")
+    return _execute(raw, run_dir, run_dir, args, resume=True, world_size=size)
 
 
 def _release() -> None:
@@ -310,5 +397,3 @@ def _release() -> None:
         release_workers()
     except Exception:  # workers may already be gone
         logger.debug("release_workers failed", exc_info=True)
-
-

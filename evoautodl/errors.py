@@ -2,7 +2,8 @@
 
 Every error a user can cause carries a message that names the offending item
 (hyperparameter, config key, file) and the problem, so the CLI can print one
-line and exit with code 2.
+line and exit with code 2 (input refused before anything ran) or 1 (`RunError`:
+a started run stopped on an error and can be resumed).
 """
 
 from __future__ import annotations
@@ -38,3 +39,19 @@ class WorkloadError(EvoAutoDLError, RuntimeError):
 
 class RunDirError(EvoAutoDLError, RuntimeError):
     """A run directory is missing, locked, or inconsistent."""
+
+
+class RunError(EvoAutoDLError, RuntimeError):
+    """A started run stopped on an error; what it logged is kept and ``evoautodl resume`` continues.
+
+    The CLI prints the message and exits with code 1 (2 is for input that is
+    refused before anything runs).
+    """
+
+
+class AlgorithmError(RunError):
+    """The algorithm's ``ask``/``tell`` (or ``is_finished``) raised, or it asks for nothing with every worker idle."""
+
+
+class NoWorkersError(RunError):
+    """No worker can run a trial any more (hung, set aside, failed setup or gone); names them and why."""

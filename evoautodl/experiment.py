@@ -30,16 +30,22 @@ Layout (every table optional except ``[workload]`` and ``[stop]``)::
     [backend]
     type = "auto"              # auto (MPI under mpiexec, else serial) | serial | simulated | mpi
     n_workers = 8              # simulated only
-    timeout_s = 600            # per-trial wall-time limit (MPI)
+    timeout_s = 600            # per-trial wall-time limit (every backend; a wall-clock limit on the simulated one)
     devices = "auto"           # MPI: "auto", "cpu", or a list like ["cuda:0", "cuda:1"]
+    device = "cpu"             # serial / simulated: "cpu" or "cuda[:K]"
     workers_per_gpu = 1
     torch_threads = 1
 
     [run]
-    checkpoint_interval_s = 30
-    grace_s = 30
+    checkpoint_interval_s = 30 # >= 0
+    grace_s = 30               # >= 0
+    max_trial_attempts = 3     # deaths of the run while a trial ran before it is logged FAILED
 
-Every problem raises :class:`ConfigError` whose message names the key.
+Every problem raises :class:`ConfigError` whose message names the key. Numbers
+anywhere in the file (workload and algorithm options included) must be finite:
+TOML's ``nan`` and ``inf`` are refused, since a NaN limit never stops a run.
+Trust: a ``"module:Class"`` workload target or algorithm name is imported (and
+may run code) while the file is checked, as ``python -m`` would.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,7 +79,7 @@ _FIDELITY = {"min_budget", "max_budget", "eta"}
 _STOP = {"max_evaluations", "max_epochs", "max_time_s"}
 _BACKEND = {"type", "n_workers", "timeout_s", "devices", "workers_per_gpu", "torch_threads", "device", "prefetch",
             "shutdown_timeout_s"}
-_RUN = {"checkpoint_interval_s", "grace_s"}
+_RUN = {"checkpoint_interval_s", "grace_s", "max_trial_attempts"}
 _PATH_OPTIONS = {"data_dir", "dataset", "path"}
 
 
@@ -110,22 +117,63 @@ def _table(cfg: Mapping[str, Any], key: str, required: bool = False) -> dict[str
     return dict(v)
 
 
-def _number(section: str, key: str, v: Any, *, integer: bool = False, positive: bool = True) -> Any:
+def _number(section: str, key: str, v: Any, *, integer: bool = False, positive: bool = True,
+            minimum: float | None = None) -> Any:
+    """``v`` if it is a finite number (an integer if ``integer``), > 0 if ``positive``, >= ``minimum`` if given."""
+    name = f"{section}.{key}" if section else key
     ok = isinstance(v, int) if integer else isinstance(v, int | float)
     if isinstance(v, bool) or not ok:
         kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{section}.{key}: expected {kind}, got {v!r}")
+        raise ConfigError(f"{name}: expected {kind}, got {v!r}")
+    if not math.isfinite(v):
+        raise ConfigError(f"{name}: must be a finite number, got {v!r}")
     if positive and v <= 0:
-        raise ConfigError(f"{section}.{key}: must be > 0, got {v!r}")
+        raise ConfigError(f"{name}: must be > 0, got {v!r}")
+    if minimum is not None and v < minimum:
+        raise ConfigError(f"{name}: must be >= {minimum:g}, got {v!r}")
     return v
 
 
-def _resolve(target: str) -> Any:
+def _finite_everywhere(node: Any, path: str = "") -> None:
+    """Refuse NaN and infinity anywhere in the file (TOML has ``nan`` and ``inf``), naming the dotted key."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{path or 'value'}: must be a finite number, got {node!r}")
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            _finite_everywhere(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            _finite_everywhere(v, f"{path}[{i}]")
+
+
+def _check_choices(table: Mapping[str, Any]) -> None:
+    """Categorical choices and ordinal sequences hold strings, numbers or booleans (not lists or tables)."""
+    hps = table.get("hyperparameters")
+    if not isinstance(hps, Mapping):
+        return
+    for name, spec in hps.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"space.hyperparameters.{name}: expected a table, got {spec!r}")
+        for key in ("choices", "sequence"):
+            items = spec.get(key)
+            if isinstance(items, list):
+                for item in items:
+                    if not isinstance(item, str | int | float | bool):
+                        raise ConfigError(f"space.hyperparameters.{name}.{key}: entry {item!r} is a "
+                                          f"{type(item).__name__}; entries must be strings, numbers or booleans")
+
+
+def _resolve(target: Any) -> Any:
+    """Import ``"module:attr"`` (this runs the module's code: see the trust note in the module docstring)."""
+    if not isinstance(target, str) or ":" not in target:
+        raise ConfigError(f"workload.target: expected 'module:Class', got {target!r}")
     module, _, attr = target.partition(":")
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"workload.target: cannot import {target!r}: {exc}") from exc
+    except Exception as exc:  # the module's own code failed while importing
+        raise ConfigError(f"workload.target: importing {target!r} raised {type(exc).__name__}: {exc}") from exc
 
 
 def _check_options(section: str, cls: Any, options: Mapping[str, Any]) -> None:
@@ -156,7 +204,8 @@ def _build_workload(table: dict[str, Any], base_dir: Path) -> Any:
         v = table[key]
         if isinstance(v, str) and ("/" in v or v.endswith((".csv", ".npz"))) and not Path(v).is_absolute():
             table[key] = str((base_dir / v).resolve())
-    options = {k: v for k, v in table.items() if k not in ("type", "target")}
+    # "target" names the class of a python workload; for the built-in ones it is an option (a CSV's label column)
+    options = {k: v for k, v in table.items() if k != "type" and not (kind == "python" and k == "target")}
     _check_options("workload", cls, options)
     try:
         return cls(**options)
@@ -175,11 +224,14 @@ def _build_space(table: dict[str, Any], workload: Any, base_dir: Path) -> Any:
             raise ConfigError("[space]: give either 'file' or 'hyperparameters', not both")
         path = Path(table["file"])
         path = path if path.is_absolute() else (base_dir / path)
+        if path.is_dir():
+            raise ConfigError(f"space.file: {str(path)!r} is a directory, not a ConfigSpace JSON file")
         if not path.is_file():
             raise ConfigError(f"space.file: {str(path)!r} does not exist")
         table["file"] = str(path.resolve())
         return SearchSpace.from_json(path, drop=table.get("drop", ()))
     if "hyperparameters" in table:
+        _check_choices(table)
         return SearchSpace.from_dict(table["hyperparameters"], forbidden=table.get("forbidden", ()))
     if hasattr(workload, "search_space"):
         return workload.search_space()
@@ -192,6 +244,7 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
 
     cfg = copy.deepcopy(dict(raw))
     base = Path(base_dir)
+    _finite_everywhere(cfg)
     _unknown("", cfg, _TOP)
     seed = _number("", "seed", cfg.get("seed", 0), integer=True, positive=False)
     name = str(cfg.get("name", "experiment"))
@@ -201,7 +254,9 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
     space_table = _table(cfg, "space")
     try:
         space = _build_space(space_table, workload, base)
-    except SpaceError as exc:
+    except ConfigError:
+        raise
+    except (SpaceError, TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"[space]: {exc}") from exc
     if space_table:
         cfg["space"] = space_table
@@ -262,23 +317,49 @@ def parse_experiment(raw: Mapping[str, Any], base_dir: str | Path = ".") -> Expe
     prefetch = backend.get("prefetch", "auto")
     if prefetch != "auto" and (isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0):
         raise ConfigError(f"backend.prefetch: 'auto' or an integer >= 0, got {prefetch!r}")
+    _check_devices(backend)
     run = _table(cfg, "run")
     _unknown("run", run, _RUN)
     for k, v in run.items():
-        _number("run", k, v, positive=False)
+        if k == "max_trial_attempts":
+            _number("run", k, v, integer=True)
+        else:
+            _number("run", k, v, positive=False, minimum=0)
     return Experiment(config=cfg, workload=workload, space=space, algorithm=algorithm, ladder=ladder,
                       stop=stop_criteria, backend=backend, run=run, seed=seed, name=name)
 
 
-def read_experiment_file(path: str | Path) -> dict[str, Any]:
-    """The raw table of an experiment TOML file (ConfigError if missing or not TOML)."""
+def _check_devices(backend: Mapping[str, Any]) -> None:
+    """``devices`` (MPI) and ``device`` (serial, simulated) name devices torch knows."""
+    from evoautodl.backends.devices import parse_devices
+
+    if "devices" in backend:
+        try:
+            parse_devices(backend["devices"])
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"backend.devices: {exc}") from exc
+    if "device" in backend:
+        device = backend["device"]
+        kind, _, index = str(device).partition(":") if isinstance(device, str) else ("", "", "")
+        if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+            raise ConfigError(f"backend.device: {device!r} is not 'cpu', 'cuda' or 'cuda:K'")
+
+
+def read_experiment_file(path: str | Path, what: str = "experiment file") -> dict[str, Any]:
+    """The raw table of an experiment TOML file (ConfigError if missing, a folder, not text or not TOML)."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} {str(p)!r} is a directory, not a TOML file")
     if not p.is_file():
-        raise ConfigError(f"experiment file {str(p)!r} does not exist")
+        raise ConfigError(f"{what} {str(p)!r} does not exist")
     try:
-        return tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(p)!r} cannot be read: {exc.strerror or exc}") from exc
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -2,22 +2,41 @@
 
 Each line is flushed as soon as it is written, so a killed run loses at most
 the line being written (a truncated last line is dropped when the log is read
-or reopened). ``load_run(path)`` flattens a run into a pandas DataFrame.
+or reopened); ``sync()`` forces the lines to disk (the runner calls it before
+every state snapshot, so a snapshot never counts a line a power loss could
+take). ``append`` writes only lines that read back: a result that cannot be
+encoded (a metric that is neither a number nor a list of numbers, say) is
+logged as FAILED naming the problem. ``load_run(path)`` flattens a run into a
+pandas DataFrame; ``skip_corrupt=True`` skips (and reports) lines damaged
+outside evoautodl instead of refusing the whole run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from evoautodl.errors import RunDirError
 from evoautodl.records import Result, Status, Trial
 
-__all__ = ["EvaluationLog", "load_run", "read_results", "result_from_json", "result_to_json", "trim_partial_line"]
+__all__ = [
+    "CorruptLine",
+    "EvaluationLog",
+    "load_run",
+    "read_log",
+    "read_results",
+    "result_from_json",
+    "result_to_json",
+    "trim_partial_line",
+]
+
+logger = logging.getLogger(__name__)
 
 LOG_NAME = "evaluations.jsonl"
 
@@ -29,19 +48,24 @@ def _clean(v: Any) -> Any:
         return {k: _clean(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_clean(x) for x in v]
-    if hasattr(v, "item"):
-        return v.item()
+    if hasattr(v, "tolist") and not isinstance(v, str | bytes):  # numpy scalars and arrays, torch tensors
+        return _clean(v.tolist())
+    if hasattr(v, "item") and not isinstance(v, str | bytes):
+        return _clean(v.item())
     return v
 
 
 def _num(v: Any) -> float:
+    """A logged number: JSON numbers, null (NaN), "inf" and "-inf"; anything else is a ValueError."""
+    if isinstance(v, int | float):
+        return float(v)
     if v is None:
         return math.nan
     if v == "inf":
         return math.inf
     if v == "-inf":
         return -math.inf
-    return float(v)
+    raise ValueError(f"{v!r} is not a number")
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -82,8 +106,35 @@ def result_to_json(r: Result) -> str:
         return _dumps(_clean(obj))
 
 
+def _metric(v: Any) -> float | list[float]:
+    return [_num(x) for x in v] if isinstance(v, list) else _num(v)
+
+
+def _text(v: Any, key: str) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise ValueError(f"{key!r} is {type(v).__name__}, expected a string or null")
+    return v
+
+
 def result_from_json(obj: dict[str, Any]) -> Result:
-    """Inverse of :func:`result_to_json` (from the parsed object)."""
+    """Inverse of :func:`result_to_json` (from the parsed object).
+
+    Raises:
+        ValueError: naming the missing key or the value that is not what the log holds.
+    """
+    if not isinstance(obj, dict):
+        raise ValueError(f"a log line is a JSON object, got {type(obj).__name__}")
+    try:
+        return _decode(obj)
+    except KeyError as exc:
+        raise ValueError(f"missing key {exc.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"bad value: {exc}") from None
+
+
+def _decode(obj: dict[str, Any]) -> Result:
+    if not isinstance(obj["config"], dict):
+        raise ValueError(f"'config' is {type(obj['config']).__name__}, expected an object")
     trial = Trial(
         trial_id=int(obj["trial_id"]),
         individual_id=int(obj["individual_id"]),
@@ -92,8 +143,8 @@ def result_from_json(obj: dict[str, Any]) -> Result:
         budget_epochs=float(obj["budget_epochs"]),
         seed=int(obj["seed"]),
         parent_ids=tuple(int(p) for p in obj["parent_ids"]),
-        operator=obj["operator"],
-        resume_from=obj["resume_from"],
+        operator=str(obj["operator"]),
+        resume_from=_text(obj["resume_from"], "resume_from"),
         generation=int(obj["generation"]),
         rung=int(obj["rung"]),
     )
@@ -101,36 +152,37 @@ def result_from_json(obj: dict[str, Any]) -> Result:
         trial=trial,
         status=Status(obj["status"]),
         objectives=tuple(_num(v) for v in obj["objectives"]),
-        metrics={k: _num(v) if v is None or isinstance(v, int | float | str) else v
-                 for k, v in obj["metrics"].items()},
-        curve={k: [_num(x) for x in v] for k, v in obj["curve"].items()},
-        epochs_trained=float(obj["epochs_trained"]),
-        cost_s=float(obj["cost_s"]),
-        error=obj["error"],
+        metrics={str(k): _metric(v) for k, v in obj["metrics"].items()},
+        curve={str(k): [_num(x) for x in v] for k, v in obj["curve"].items()},
+        epochs_trained=_num(obj["epochs_trained"]),
+        cost_s=_num(obj["cost_s"]),
+        error=_text(obj["error"], "error"),
         worker=int(obj["worker"]),
-        host=obj["host"],
-        device=obj["device"],
-        start_time=float(obj["start_time"]),
-        end_time=float(obj["end_time"]),
-        checkpoint=obj["checkpoint"],
+        host=str(obj["host"]),
+        device=str(obj["device"]),
+        start_time=_num(obj["start_time"]),
+        end_time=_num(obj["end_time"]),
+        checkpoint=_text(obj["checkpoint"], "checkpoint"),
     )
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(byte offset after the line, object) for every complete line."""
+@dataclass(frozen=True, slots=True)
+class CorruptLine:
+    """A log line that does not read back: its 1-based line number and why."""
+
+    line: int
+    reason: str
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, stripped bytes) of every complete, non-blank line."""
     with open(path, "rb") as fh:
-        offset = 0
-        for raw in fh:
+        for number, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
                 return  # truncated by a kill: not part of the log
-            offset += len(raw)
             line = raw.strip()
-            if not line:
-                continue
-            try:
-                yield offset, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RunDirError(f"{path}: corrupt line ending at byte {offset}: {exc}") from exc
+            if line:
+                yield number, line
 
 
 def trim_partial_line(path: Path) -> int:
@@ -145,20 +197,49 @@ def trim_partial_line(path: Path) -> int:
     return sum(1 for line in data[:good].splitlines() if line.strip())
 
 
-def read_results(run_dir: str | Path) -> list[Result]:
-    """All logged results, in the order they were told."""
+def read_log(run_dir: str | Path, *, skip_corrupt: bool = False) -> tuple[list[Result], list[CorruptLine]]:
+    """Logged results in the order they were told, and the lines skipped as corrupt.
+
+    Args:
+        skip_corrupt: skip a line that is not JSON or lacks what a result needs
+            (and report it) instead of raising.
+
+    Raises:
+        RunDirError: for the first corrupt line (unless ``skip_corrupt``), naming the line and the problem.
+    """
     path = Path(run_dir) / LOG_NAME
+    results: list[Result] = []
+    bad: list[CorruptLine] = []
     if not path.exists():
-        return []
-    return [result_from_json(obj) for _, obj in _iter_lines(path)]
+        return results, bad
+    if path.is_dir():
+        raise RunDirError(f"{path} is a directory; the evaluation log is a file")
+    for number, line in _iter_lines(path):
+        try:
+            results.append(result_from_json(json.loads(line)))
+        except (ValueError, RecursionError) as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not skip_corrupt:
+                raise RunDirError(
+                    f"{path}, line {number}: not a readable evaluation ({reason}); load_run(..., skip_corrupt=True) "
+                    "and `evoautodl show --skip-corrupt` read the other lines"
+                ) from exc
+            bad.append(CorruptLine(number, reason))
+    return results, bad
+
+
+def read_results(run_dir: str | Path) -> list[Result]:
+    """All logged results, in the order they were told (RunDirError naming a corrupt line)."""
+    return read_log(run_dir)[0]
 
 
 class EvaluationLog:
     """Append-only writer of ``evaluations.jsonl``.
 
     Opening drops a truncated last line (from a killed run) so appends stay
-    valid JSONL. Every append is flushed; ``fsync`` additionally forces it to
-    disk (slower; off by default, a flushed line survives a killed process).
+    valid JSONL. Every append is flushed (a flushed line survives a killed
+    process); ``sync()`` forces the lines to disk (what survives a power
+    loss); ``fsync=True`` syncs every line (slower).
     """
 
     def __init__(self, run_dir: str | Path, fsync: bool = False):
@@ -168,20 +249,35 @@ class EvaluationLog:
         self.n_lines = 0
 
     def open(self) -> EvaluationLog:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.n_lines = trim_partial_line(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.n_lines = trim_partial_line(self.path)
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise RunDirError(f"cannot open the evaluation log {self.path}: {exc.strerror or exc}") from exc
         return self
 
-    def append(self, result: Result) -> None:
+    def append(self, result: Result) -> Result:
+        """Write one line; returns what was written: ``result``, or a FAILED result when it does not read back."""
         if self._fh is None:
             self.open()
         assert self._fh is not None
-        self._fh.write(result_to_json(result) + "\n")
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        line, result = encode_checked(result)
+        try:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise RunDirError(f"cannot write the evaluation log {self.path}: {exc.strerror or exc}") from exc
         self.n_lines += 1
+        return result
+
+    def sync(self) -> None:
+        """Force the written lines to disk."""
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         if self._fh is not None:
@@ -195,13 +291,68 @@ class EvaluationLog:
         self.close()
 
 
+def encode_checked(result: Result) -> tuple[str, Result]:
+    """(log line, result it encodes): the line always reads back.
+
+    A result whose line cannot be encoded, or would not decode (a string
+    metric, a nested list...), is replaced by a FAILED result with its
+    timing and placement, whose error names the problem.
+    """
+    try:
+        line = result_to_json(result)
+        if not _plain(result):  # anything but plain numbers and strings: prove that the line reads back
+            result_from_json(json.loads(line))
+        return line, result
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        reason = f"the result cannot be logged ({exc}); objectives, metrics and curves must be numbers"
+        if result.error:
+            reason += f". Its error was: {result.error}"
+        logger.warning("trial %d: %s", result.trial_id, reason.splitlines()[0])
+        failed = replace(result, status=Status.FAILED, objectives=(), metrics={}, curve={}, checkpoint=None,
+                         error=reason, epochs_trained=_finite_or_zero(result.epochs_trained),
+                         cost_s=_finite_or_zero(result.cost_s))
+        return result_to_json(failed), failed
+
+
+def _numbers(values: Any) -> bool:
+    return all(type(x) is float or type(x) is int for x in values)
+
+
+def _plain(r: Result) -> bool:
+    """True when every field the decoder checks has a type that decodes (then no decoding is needed)."""
+    t = r.trial
+    return (_numbers(r.objectives)
+            and all(type(v) is float or type(v) is int or (type(v) is list and _numbers(v)) for v in r.metrics.values())
+            and all(type(v) is list and _numbers(v) for v in r.curve.values())
+            and type(r.epochs_trained) in (float, int) and type(r.cost_s) in (float, int)
+            and type(r.start_time) in (float, int) and type(r.end_time) in (float, int) and type(r.worker) is int
+            and type(r.host) is str and type(r.device) is str and (r.error is None or type(r.error) is str)
+            and (r.checkpoint is None or type(r.checkpoint) is str)
+            and (t.resume_from is None or type(t.resume_from) is str) and type(t.operator) is str
+            and type(t.trial_id) is int and type(t.individual_id) is int and type(t.seed) is int
+            and type(t.generation) is int and type(t.rung) is int and type(t.budget_epochs) in (float, int)
+            and _numbers(t.genome) and all(type(p) is int for p in t.parent_ids) and isinstance(t.config, dict))
+
+
+def _finite_or_zero(v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return x if math.isfinite(x) and x >= 0 else 0.0
+
+
 def _objective_column(names: list[str], i: int, reserved: set[str]) -> str:
     name = names[i] if i < len(names) else f"objective_{i}"
     return name if name not in reserved else f"obj.{name}"
 
 
-def load_run(path: str | Path):  # -> pandas.DataFrame
+def load_run(path: str | Path, *, skip_corrupt: bool = False):  # -> pandas.DataFrame
     """A run directory as a DataFrame, one row per finished trial.
+
+    ``skip_corrupt=True`` skips log lines that do not read back (a warning and
+    ``df.attrs["corrupt_lines"]``, a list of `CorruptLine`, report them);
+    otherwise the first one raises `RunDirError` naming it.
 
     Columns: trial_id, individual_id, generation, rung, budget_epochs, status,
     objective (first objective), one column per objective name, one column per
@@ -217,15 +368,17 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
     run_dir = Path(path)
     if not (run_dir / LOG_NAME).exists():
         raise RunDirError(f"{run_dir}: no {LOG_NAME} (is this a run directory?)")
-    meta_path = run_dir / "run.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_meta(run_dir)
     objective_names = list(meta.get("objective_names", []))
     hp_names = list(meta.get("hyperparameters", []))
     reserved = {"trial_id", "individual_id", "generation", "rung", "budget_epochs", "status", "objective",
                 "epochs_trained", "cost_s", "start_time", "end_time", "duration_s", "worker", "host",
                 "device", "seed", "parent_ids", "operator", "resume_from", "checkpoint", "error_message", "curve"}
     rows = []
-    for r in read_results(run_dir):
+    results, corrupt = read_log(run_dir, skip_corrupt=skip_corrupt)
+    for c in corrupt:
+        logger.warning("%s, line %d skipped: %s", run_dir / LOG_NAME, c.line, c.reason)
+    for r in results:
         t = r.trial
         row: dict[str, Any] = {"trial_id": t.trial_id, "individual_id": t.individual_id, "generation": t.generation,
                                "rung": t.rung, "budget_epochs": t.budget_epochs, "status": r.status.value,
@@ -256,4 +409,19 @@ def load_run(path: str | Path):  # -> pandas.DataFrame
     df.attrs["objective_columns"] = [_objective_column(objective_names, i, reserved) for i in range(n_cols)]
     df.attrs["hyperparameters"] = hp_names
     df.attrs["run_dir"] = str(run_dir)
+    df.attrs["corrupt_lines"] = corrupt
     return df
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    """``run.json`` of a run directory ({} when absent); RunDirError when it is not a JSON object."""
+    p = Path(run_dir) / "run.json"
+    if not p.exists():
+        return {}
+    try:
+        meta = json.loads(p.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{p} cannot be read: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{p} is not a JSON object")
+    return meta

@@ -6,6 +6,13 @@ returns; `Result` is what the backend hands back to the runner and algorithm
 
 All objectives are minimised. A workload that reports accuracy reports an
 error (1 - accuracy) as its objective and keeps accuracy as a metric.
+
+An `Evaluation` checks itself when it is made: objectives, metrics and curve
+values must be numbers (numpy and torch scalars and arrays are converted to
+Python floats and lists), ``epochs_trained`` and ``cost_s`` finite and >= 0.
+A bad value raises ``TypeError``/``ValueError`` naming it, inside the
+workload's ``evaluate``, so the trial becomes a FAILED result and whatever
+reaches the log reads back.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import enum
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +30,7 @@ __all__ = [
     "Result",
     "Status",
     "Trial",
+    "as_float",
     "derive_seed",
     "checkpoint_key",
     "parse_checkpoint_budget",
@@ -100,28 +108,110 @@ class Trial:
         return checkpoint_key(self.individual_id, self.budget_epochs)
 
 
+def as_float(value: Any, what: str) -> float:
+    """``value`` as a Python float: int, float, bool, numpy scalar, 0-d array or one-element torch tensor.
+
+    Raises:
+        TypeError: naming ``what`` for anything else (a string, None, a list, a complex number...).
+    """
+    if type(value) is float:
+        return value
+    if isinstance(value, int | float):  # bool, int, numpy.float64 (a float subclass)
+        return float(value)
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0 and not isinstance(value, str | bytes):
+        inner = item()
+        if isinstance(inner, int | float):
+            return float(inner)
+    raise TypeError(f"{what} is {_describe(value)}; expected a number")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _numbers(value: Any, what: str) -> list[float]:
+    """A 1-D sequence of numbers (list, tuple, numpy or torch array) as a list of floats."""
+    seq = value.tolist() if hasattr(value, "tolist") and not isinstance(value, str | bytes) else value
+    if not isinstance(seq, list | tuple):
+        raise TypeError(f"{what} is {_describe(value)}; expected a sequence of numbers")
+    return [as_float(x, f"{what}[{i}]") for i, x in enumerate(seq)]
+
+
+def _metric_value(value: Any, what: str) -> float | list[float]:
+    try:
+        return as_float(value, what)
+    except TypeError:
+        if isinstance(value, str | bytes | Mapping) or not (hasattr(value, "tolist") or isinstance(value, Sequence)):
+            raise
+    return _numbers(value, what)
+
+
+def _named(table: Any, what: str) -> Mapping[Any, Any]:
+    if not isinstance(table, Mapping):
+        raise TypeError(f"{what} is {_describe(table)}; expected a dict of name -> values")
+    for key in table:
+        if not isinstance(key, str):
+            raise TypeError(f"{what} name {key!r} is {type(key).__name__}; names must be strings")
+    return table
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """What a workload returns for a trial.
+    """What a workload returns for a trial (checked and normalised when it is made).
 
     Attributes:
-        objectives: values to minimise (one or more).
-        metrics: further final scalars (accuracy, test error, parameter count...).
-        curve: per-epoch metrics, a name -> list of floats (one entry per epoch
+        objectives: values to minimise (one or more; a single number is taken
+            as one objective). NaN/inf are allowed here and make the trial FAILED.
+        metrics: further final values by name: a number (NaN allowed) or a 1-D
+            sequence of numbers (accuracy, test error, parameter count...).
+        curve: per-epoch metrics, a name -> list of numbers (one entry per epoch
             of the budget, including epochs inherited from a checkpoint).
         epochs_trained: epochs actually trained in this trial (less than the
-            budget when continuing from a checkpoint).
-        cost_s: the evaluation's cost in seconds. For a surrogate this is the
-            simulated training time; for real training None (wall time is used).
+            budget when continuing from a checkpoint); finite and >= 0.
+        cost_s: the evaluation's cost in seconds, finite and >= 0. For a
+            surrogate this is the simulated training time; for real training
+            None (wall time is used).
         checkpoint: checkpoint key written, or None.
+
+    Raises:
+        TypeError, ValueError: a value that is not a number where one belongs
+            (names the objective, metric or curve and the entry), a negative or
+            non-finite ``epochs_trained`` / ``cost_s``.
     """
 
     objectives: tuple[float, ...]
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float | list[float]] = field(default_factory=dict)
     curve: Mapping[str, list[float]] = field(default_factory=dict)
     epochs_trained: float = 0.0
     cost_s: float | None = None
     checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        objectives, metrics, curve = self.objectives, self.metrics, self.curve
+        # fast paths: Python floats where they belong (what most workloads return) need no conversion
+        if not (type(objectives) is tuple and all(type(v) is float for v in objectives)):
+            try:
+                objectives = (as_float(objectives, "objective"),)
+            except TypeError:
+                objectives = tuple(_numbers(objectives, "objectives"))
+        if not (type(metrics) is dict and all(type(k) is str and type(v) is float for k, v in metrics.items())):
+            metrics = {k: _metric_value(v, f"metric {k!r}") for k, v in _named(metrics, "metrics").items()}
+        if not (type(curve) is dict and all(type(k) is str and type(v) is list and all(type(x) is float for x in v)
+                                            for k, v in curve.items())):
+            curve = {k: _numbers(v, f"curve {k!r}") for k, v in _named(curve, "curve").items()}
+        epochs = as_float(self.epochs_trained, "epochs_trained")
+        if not (math.isfinite(epochs) and epochs >= 0):
+            raise ValueError(f"epochs_trained must be a finite number >= 0, got {epochs!r}")
+        cost = None if self.cost_s is None else as_float(self.cost_s, "cost_s")
+        if cost is not None and not (math.isfinite(cost) and cost >= 0):
+            raise ValueError(f"cost_s must be None or a finite number >= 0, got {cost!r}")
+        if self.checkpoint is not None and not isinstance(self.checkpoint, str):
+            raise TypeError(f"checkpoint is {_describe(self.checkpoint)}; expected a checkpoint key (str) or None")
+        for name, value in (("objectives", objectives), ("metrics", metrics), ("curve", curve),
+                            ("epochs_trained", epochs), ("cost_s", cost)):
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +221,7 @@ class Result:
     trial: Trial
     status: Status
     objectives: tuple[float, ...] = ()
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float | list[float]] = field(default_factory=dict)
     curve: Mapping[str, list[float]] = field(default_factory=dict)
     epochs_trained: float = 0.0
     cost_s: float = 0.0

@@ -7,33 +7,52 @@
       run.json           metadata: objective names, hyperparameter names, versions
       space.json         the search space (ConfigSpace JSON)
       evaluations.jsonl  append-only, one JSON object per finished trial
-      journal.jsonl      append-only, one line per ask: {"after": n_told, "n": n, "ids": [...]}
+      journal.jsonl      append-only: {"after": n_told, "n": n, "ids": [...]} per ask (with
+                         "run": true when its trials are submitted at once), {"run": [...]} before
+                         other trials are submitted, {"stop": [...]} for trials a stopping run
+                         cancelled
       state.pkl          algorithm + runner state (atomic: tmp + rename), written periodically
       checkpoints/       model states for budget continuation / PBT
+      faults/            which trial a process ran when a fatal signal killed it (faulthandler)
       figures/           plots from `evoautodl analyze`
 
 Resume restores ``state.pkl`` and replays the journal and the log written
 after it (asks and tells in their original order), so a killed run continues
-exactly, without losing or repeating a finished evaluation.
+exactly, without losing or repeating a finished evaluation. The "run" and
+"stop" marks count how often a trial was running when the run died (see
+`evoautodl.resume`).
+
+Durability: log and journal lines are flushed when written (they survive a
+killed process); before ``state.pkl`` is replaced the runner forces log and
+journal to disk (`sync_journal`), and ``state.pkl`` and ``run.json`` are
+written to a temporary file, forced to disk and renamed, so after a power
+loss the snapshot never counts a line the disk lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import IO, Any
 
 from evoautodl.errors import RunDirError
-from evoautodl.log import trim_partial_line
+from evoautodl.log import LOG_NAME, read_meta, trim_partial_line
 
-__all__ = ["RunDir"]
+__all__ = ["RUN_FILES", "RunDir"]
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 STATE_NAME = "state.pkl"
 JOURNAL_NAME = "journal.jsonl"
 META_NAME = "run.json"
+#: what a run directory may hold (``--overwrite`` deletes a directory only if it holds nothing else)
+RUN_FILES = frozenset({"config.toml", META_NAME, "space.json", LOG_NAME, JOURNAL_NAME, STATE_NAME, "checkpoints",
+                       "faults", "figures", ".lock", f".{STATE_NAME}.tmp", f".{META_NAME}.tmp", ".config.toml.tmp"})
 
 
 class RunDir:
@@ -53,21 +72,80 @@ class RunDir:
     def figures(self) -> Path:
         return self.path / "figures"
 
-    def exists(self) -> bool:
-        return (self.path / "evaluations.jsonl").exists() or (self.path / STATE_NAME).exists()
+    @property
+    def faults(self) -> Path:
+        return self.path / "faults"
 
-    def create(self) -> None:
-        """Make the folders of a new run; refuse a folder that already holds a run."""
+    def exists(self) -> bool:
+        """True when the folder holds a run (a log or a state)."""
+        return (self.path / LOG_NAME).exists() or (self.path / STATE_NAME).exists()
+
+    def foreign_entries(self) -> list[str]:
+        """Names in the folder that a run directory does not hold (sorted)."""
+        try:
+            return sorted(p.name for p in self.path.iterdir() if p.name not in RUN_FILES)
+        except OSError as exc:
+            raise RunDirError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+
+    def create(self, overwrite: bool = False) -> None:
+        """Make the folders of a new run; refuse a folder that already holds a run (unless ``overwrite``).
+
+        ``overwrite`` deletes an existing run first, but only a folder that holds
+        nothing but run files and is not in use.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path} is a file; the run directory must be a folder (choose another --out)")
         if self.exists():
-            raise RunDirError(
-                f"{self.path} already holds a run: use `evoautodl resume {self.path}` or choose another --out"
-            )
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.checkpoints.mkdir(exist_ok=True)
+            if not overwrite:
+                raise RunDirError(
+                    f"{self.path} already holds a run: use `evoautodl resume {self.path}`, choose another --out, "
+                    "or pass --overwrite to delete it and start afresh"
+                )
+            self.remove()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create the run directory {self.path}: {exc.strerror or exc}") from exc
+
+    def remove(self, keep_folder: bool = False) -> None:
+        """Delete this run directory, or only its run files with ``keep_folder`` (and release the lock).
+
+        Refuses a folder that holds files a run does not write, and a run in use by another process.
+        """
+        foreign = self.foreign_entries()
+        if foreign and not keep_folder:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise RunDirError(f"{self.path} holds files that are not part of a run ({shown}): not deleting it")
+        self.acquire()
+        try:
+            if not keep_folder:
+                shutil.rmtree(self.path)
+            else:
+                for name in RUN_FILES - {".lock"}:
+                    p = self.path / name
+                    if p.is_dir():
+                        shutil.rmtree(p)
+                    elif p.exists():
+                        p.unlink()
+                (self.path / ".lock").unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot delete {self.path}: {exc.strerror or exc}") from exc
+        finally:
+            self.release()
 
     def acquire(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path / ".lock", "w")  # noqa: SIM115
+        """Take the run's lock (no-op when this object holds it already)."""
+        if self._lock is not None:
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path} is a file, not a run directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path / ".lock", "w")  # noqa: SIM115
+        except OSError as exc:
+            raise RunDirError(f"cannot use {self.path}: {exc.strerror or exc} (a run directory must be writable)") \
+                from exc
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -76,6 +154,11 @@ class RunDir:
         fh.write(str(os.getpid()))
         fh.flush()
         self._lock = fh
+
+    @property
+    def locked(self) -> bool:
+        """True while this object holds the lock."""
+        return self._lock is not None
 
     def release(self) -> None:
         if self._journal is not None:
@@ -91,16 +174,20 @@ class RunDir:
         self.write_atomic(META_NAME, json.dumps(meta, indent=2).encode())
 
     def read_meta(self) -> dict[str, Any]:
-        p = self.path / META_NAME
-        return json.loads(p.read_text()) if p.exists() else {}
+        return read_meta(self.path)
 
     def write_atomic(self, name: str, data: bytes) -> None:
+        """Replace ``name`` by ``data``: temporary file, fsync, rename, fsync of the folder."""
         tmp = self.path / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path / name)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / name)
+            _sync_dir(self.path)
+        except OSError as exc:
+            raise RunDirError(f"cannot write {self.path / name}: {exc.strerror or exc}") from exc
 
     # ------------------------------------------------------------------ state
     def save_state(self, state: dict[str, Any]) -> None:
@@ -111,36 +198,89 @@ class RunDir:
         if not p.exists():
             return None
         try:
-            return pickle.loads(p.read_bytes())
+            state = pickle.loads(p.read_bytes())  # trusted: written by this run (see the README's trust notes)
         except Exception as exc:
             raise RunDirError(f"{p} cannot be read ({exc}); delete it to resume by replaying the log") from exc
+        if not isinstance(state, dict) or not {"algorithm", "n_told", "n_journal"} <= set(state):
+            raise RunDirError(f"{p} is not an evoautodl state; delete it to resume by replaying the log")
+        return state
 
     # ------------------------------------------------------------------ journal
     def read_journal(self) -> list[dict[str, Any]]:
+        """Every complete journal entry, in order (RunDirError naming a corrupt line)."""
         p = self.path / JOURNAL_NAME
         if not p.exists():
             return []
         out = []
         with open(p, "rb") as fh:
-            for raw in fh:
+            for number, raw in enumerate(fh, start=1):
                 if not raw.endswith(b"\n"):
                     break
-                if raw.strip():
-                    out.append(json.loads(raw))
+                if not raw.strip():
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except ValueError as exc:
+                    raise RunDirError(f"{p}, line {number}: not JSON ({exc})") from exc
+                if not isinstance(entry, dict) or not ({"ids", "run", "stop"} & set(entry)):
+                    raise RunDirError(f"{p}, line {number}: not a journal entry")
+                out.append(entry)
         return out
 
     def open_journal(self) -> None:
         p = self.path / JOURNAL_NAME
-        self.n_journal = trim_partial_line(p)
-        self._journal = open(p, "a", encoding="utf-8")  # noqa: SIM115
+        try:
+            self.n_journal = trim_partial_line(p)
+            self._journal = open(p, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise RunDirError(f"cannot open the journal {p}: {exc.strerror or exc}") from exc
 
-    def journal_ask(self, after: int, n: int, ids: list[int]) -> None:
+    def _journal_write(self, entry: dict[str, Any]) -> None:
         if self._journal is None:
             self.open_journal()
         assert self._journal is not None
-        self._journal.write(json.dumps({"after": after, "n": n, "ids": ids}, separators=(",", ":")) + "\n")
-        self._journal.flush()
+        try:
+            self._journal.write(_dumps(entry) + "\n")
+            self._journal.flush()
+        except OSError as exc:
+            raise RunDirError(f"cannot write the journal in {self.path}: {exc.strerror or exc}") from exc
         self.n_journal += 1
+
+    def journal_ask(self, after: int, n: int, ids: list[int], run: bool = False) -> None:
+        """Record an ask: after ``after`` told results, ``ask(n)`` returned these trial ids.
+
+        ``run``: the trials are submitted right away (the "run" mark in the same line).
+        """
+        self._journal_write({"after": after, "n": n, "ids": ids, "run": True} if run else
+                            {"after": after, "n": n, "ids": ids})
+
+    def journal_run(self, ids: list[int]) -> None:
+        """Record that these trials are about to be submitted (an attempt each)."""
+        self._journal_write({"run": ids})
+
+    def journal_stop(self, ids: list[int]) -> None:
+        """Record that these trials were cancelled by a stopping run (their attempts do not count)."""
+        self._journal_write({"stop": ids})
+
+    def truncate_journal(self, n_entries: int) -> None:
+        """Keep only the first ``n_entries`` journal entries (recovery after a power loss)."""
+        p = self.path / JOURNAL_NAME
+        data = p.read_bytes()
+        offset = count = 0
+        for raw in data.splitlines(keepends=True):
+            if count == n_entries:
+                break
+            offset += len(raw)
+            count += raw.strip() != b""
+        with open(p, "r+b") as fh:
+            fh.truncate(offset)
+        self.n_journal = count
+
+    def sync_journal(self) -> None:
+        """Force the journal's lines to disk."""
+        if self._journal is not None:
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
 
     # ------------------------------------------------------------------ checkpoints
     def remove_stale_temporaries(self) -> int:
@@ -175,3 +315,13 @@ class RunDir:
                 except FileNotFoundError:
                     pass
         return removed
+
+
+def _sync_dir(path: Path) -> None:
+    """fsync a folder, so a rename in it survives a power loss (a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

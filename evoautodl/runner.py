@@ -2,23 +2,34 @@
 
 Pseudocode::
 
-    replay state.pkl + journal + log (resume only); resubmit trials still pending
+    resume only: replay state.pkl + journal + log (evoautodl.resume); log FAILED the trials that
+        were running in max_trial_attempts deaths; run each suspect alone; resubmit the rest
     while not stopped:
-        if budget left: trials = algorithm.ask(free workers); journal them; submit
+        if budget left: trials = algorithm.ask(free workers); journal the ask; journal "run"; submit
         results = backend.wait()
-        for r in results: log.append(r); algorithm.tell(r)
+        for r in results: log.append(r); algorithm.tell(r)         # one critical section
         delete checkpoints the algorithm discarded; snapshot state every few seconds
-    drain (or, on SIGTERM/SIGINT, cancel within a grace period); snapshot; summary
+    drain (or, on SIGTERM/SIGINT, cancel within a grace period); journal "stop" for cancelled
+    trials; snapshot; summary
 
 The runner never checks which backend it has. Failed trials are data: logged
 and told to the algorithm; the loop goes on.
+
+What the state snapshot (``state.pkl``) promises: it counts exactly the log
+lines whose ``tell`` completed, and it is written only while the algorithm's
+state is whole. An exception in the algorithm's ``ask``/``tell`` stops the run
+with an `AlgorithmError` (the results still coming back are logged, not told)
+and keeps the previous snapshot, so ``evoautodl resume`` replays the logged
+results once the algorithm is fixed. Log and journal are forced to disk
+before each snapshot, so the snapshot is never ahead of them after a power
+loss. No live worker left (`Backend.health`) is a `NoWorkersError` naming
+them; an algorithm that asks for nothing with every worker idle is an
+`AlgorithmError`; both after the state is saved.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,31 +38,16 @@ from typing import Any
 
 from evoautodl.algorithms.base import Algorithm
 from evoautodl.backends.base import Backend
-from evoautodl.errors import RunDirError
-from evoautodl.log import EvaluationLog, read_results
+from evoautodl.errors import AlgorithmError, NoWorkersError
+from evoautodl.log import EvaluationLog
 from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
+from evoautodl.resume import Resumed, algorithm_call, replay
 from evoautodl.rundir import RunDir
+from evoautodl.stopping import StopCriteria, StopSignals, check_setting
 
 __all__ = ["RunSummary", "Runner", "StopCriteria", "run"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StopCriteria:
-    """When a run stops asking for trials (running ones are drained and logged).
-
-    Attributes:
-        max_evaluations: finished trials (any status).
-        max_epochs: epochs actually trained, summed over trials; a trial is only
-            started while the spent plus in-flight epochs stay below the limit.
-        max_time_s: seconds on the backend's clock (virtual for the simulated
-            backend), counted across resumes.
-    """
-
-    max_evaluations: int | None = None
-    max_epochs: float | None = None
-    max_time_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,36 +64,6 @@ class RunSummary:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Signals:
-    """SIGTERM, SIGINT and SIGUSR1 set a flag (and wake a blocked backend); a second SIGINT aborts at once."""
-
-    def __init__(self, wake: Callable[[], None] | None = None) -> None:
-        self.stop = threading.Event()
-        self.name = ""
-        self.wake = wake
-        self._old: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):  # SIGUSR1: what Open MPI forwards
-            self._old[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.name = signal.Signals(signum).name
-        logger.warning("%s received: no new trials; stopping running ones (Ctrl-C again to abort)", self.name)
-        self.stop.set()
-        if self.wake is not None:
-            self.wake()
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
-
-
 class Runner:
     """Drives an algorithm on a backend, logging to a run directory.
 
@@ -108,9 +74,14 @@ class Runner:
         stop: stopping criteria.
         resume: continue the run in ``run_dir``.
         progress: show a progress bar (stderr).
-        checkpoint_interval_s: how often state.pkl is rewritten.
-        grace_s: how long running trials may finish after SIGTERM/SIGINT.
+        checkpoint_interval_s: how often state.pkl is rewritten (>= 0).
+        grace_s: how long running trials may finish after SIGTERM/SIGINT (>= 0).
         on_result: called with each result after it is logged and told.
+        max_trial_attempts: on resume, a trial that was running when the run died
+            this many times is logged FAILED instead of run again (>= 1; see `evoautodl.resume`).
+
+    Raises:
+        ConfigError: a setting out of range (NaN, negative).
     """
 
     def __init__(
@@ -127,18 +98,23 @@ class Runner:
         on_result: Callable[[Result], None] | None = None,
         handle_signals: bool = True,
         meta: dict[str, Any] | None = None,
+        max_trial_attempts: int = 3,
     ):
+        check_setting("run.checkpoint_interval_s", checkpoint_interval_s, strict=False)
+        check_setting("run.grace_s", grace_s, strict=False)
+        check_setting("run.max_trial_attempts", max_trial_attempts, integer=True, minimum=1, strict=False)
         self.algorithm = algorithm
         self.backend = backend
         self.dir = run_dir if isinstance(run_dir, RunDir) or run_dir is None else RunDir(run_dir)
         self.stop = stop or StopCriteria()
         self.resume = resume
         self.progress = progress
-        self.checkpoint_interval_s = checkpoint_interval_s
-        self.grace_s = grace_s
+        self.checkpoint_interval_s = float(checkpoint_interval_s)
+        self.grace_s = float(grace_s)
         self.on_result = on_result
         self.handle_signals = handle_signals
         self.meta = dict(meta or {})
+        self.max_trial_attempts = int(max_trial_attempts)
         self.n_evaluations = 0
         self.n_failed = 0
         self.epochs = 0.0
@@ -147,7 +123,11 @@ class Runner:
         self._t0 = 0.0
         self._log: EvaluationLog | None = None
         self._bar: Any = None
-        self._signals = _Signals(backend.interrupt)
+        self._healthy = False  # the algorithm's state is whole and counts exactly _n_told log lines
+        self._n_told = 0
+        self._running: dict[int, Trial] = {}
+        self._last_snapshot = 0.0
+        self._signals = StopSignals(lambda: backend.interrupt(self.grace_s))
 
     # ------------------------------------------------------------------ bookkeeping
     def _count(self, r: Result) -> None:
@@ -185,63 +165,45 @@ class Runner:
         return self._elapsed_before + (self.backend.now() - self._t0)
 
     def _snapshot(self) -> None:
-        if self.dir is None or self._log is None:
+        """state.pkl, after forcing log and journal to disk (the snapshot is never ahead of them).
+
+        Only while the algorithm's state is whole: after an exception in its ``tell``/``ask`` (or an abort
+        that tore a critical section) the previous snapshot stays, and resume replays the log after it.
+        """
+        if self.dir is None or self._log is None or not self._healthy or self._signals.torn:
             return
-        self.dir.save_state({
-            "version": 1,
-            "algorithm": self.algorithm.state_dict(),
-            "n_told": self._log.n_lines,
-            "n_journal": self.dir.n_journal,
-            "elapsed_s": self.elapsed(),
-        })
+        with self._signals.critical():
+            self._log.sync()
+            self.dir.sync_journal()
+            algo = algorithm_call(self.algorithm, "state_dict()", self.algorithm.state_dict)
+            self.dir.save_state({"version": 2, "algorithm": algo, "n_told": self._n_told,
+                                 "n_journal": self.dir.n_journal, "elapsed_s": self.elapsed()})
         self._last_snapshot = time.monotonic()
 
-    # ------------------------------------------------------------------ resume
-    def _replay(self) -> list[Trial]:
-        """Restore state, replay asks and tells after it; return trials to resubmit."""
-        assert self.dir is not None
-        state = self.dir.load_state()
-        n_told0 = n_journal0 = 0
-        if state is not None:
-            self.algorithm.load_state_dict(state["algorithm"])
-            n_told0, n_journal0 = state["n_told"], state["n_journal"]
-            self._elapsed_before = float(state.get("elapsed_s", 0.0))
-        results = read_results(self.dir.path)
-        journal = self.dir.read_journal()
-        if n_told0 > len(results) or n_journal0 > len(journal):
-            raise RunDirError(f"{self.dir.path}: state.pkl is newer than the log; the run directory was altered")
-        for r in results:
-            self._count(r)
-        asks = journal[n_journal0:]
-        a = 0
-        pending_ids = {t.trial_id for t in self.algorithm.pending}  # kept in step below (no per-result rebuild)
+    # ------------------------------------------------------------------ algorithm calls
+    def _tell(self, r: Result) -> None:
+        try:
+            algorithm_call(self.algorithm, f"tell(result of trial {r.trial_id})", self.algorithm.tell, r)
+        except AlgorithmError:
+            self._healthy = False  # tell may have half-updated the state: never snapshot it
+            raise
+        self._n_told += 1
 
-        def replay_asks(upto: int) -> None:
-            nonlocal a
-            while a < len(asks) and asks[a]["after"] <= upto:
-                trials = self.algorithm.ask(asks[a]["n"])
-                ids = [t.trial_id for t in trials]
-                if ids != asks[a]["ids"]:
-                    raise RunDirError(
-                        f"{self.dir.path}: replaying ask {n_journal0 + a} gave trials {ids}, the journal says "
-                        f"{asks[a]['ids']}: the algorithm or its settings differ from the original run"
-                    )
-                pending_ids.update(ids)
-                a += 1
-
-        for k in range(n_told0, len(results)):
-            replay_asks(k)
-            r = results[k]
-            if r.trial_id not in pending_ids:
-                raise RunDirError(f"{self.dir.path}: logged trial {r.trial_id} was never asked in the replay")
-            pending_ids.discard(r.trial_id)
-            self.algorithm.tell(r)
-        replay_asks(len(results))
-        if a < len(asks):
-            raise RunDirError(f"{self.dir.path}: journal has asks after the last logged result that cannot replay")
-        pending = sorted(self.algorithm.pending, key=lambda t: t.trial_id)
-        logger.info("resumed: %d evaluations logged, %d trials to run again", len(results), len(pending))
-        return pending
+    def _ask(self, n: int) -> list[Trial]:
+        with self._signals.critical():
+            try:
+                trials = list(algorithm_call(self.algorithm, f"ask({n})", self.algorithm.ask, n) or [])
+                bad = [t for t in trials if not isinstance(t, Trial) or t.trial_id in self._running]
+                if bad:
+                    raise AlgorithmError(f"algorithm {self.algorithm.name!r}: ask({n}) returned {bad[0]!r}, not a "
+                                         "new Trial (build trials with make_trial)")
+            except AlgorithmError:
+                self._healthy = False
+                raise
+            if trials and self.dir is not None:  # the ask, and the "run" mark of its trials (submitted next)
+                self.dir.journal_ask(self._log.n_lines if self._log else 0, n, [t.trial_id for t in trials],
+                                     run=True)
+        return trials
 
     # ------------------------------------------------------------------ loop
     def _may_ask(self) -> int:
@@ -264,29 +226,41 @@ class Runner:
             total += t.budget_epochs - (parse_checkpoint_budget(t.resume_from or "") or 0.0)
         return total
 
-    def _submit(self, trials: list[Trial]) -> None:
+    def _submit(self, trials: list[Trial], marked: bool = False) -> None:
+        """Submit; the journal's "run" mark comes first (``marked``: the ask's journal line carried it)."""
+        if self.dir is not None and not marked:
+            self.dir.journal_run([t.trial_id for t in trials])  # an attempt each, should the run die now
         for t in trials:
             self._running[t.trial_id] = t
             self.backend.submit(t)
 
     def _handle(self, results: list[Result]) -> None:
-        for r in results:
-            self._running.pop(r.trial_id, None)
-            if r.status is Status.CANCELLED:
-                continue  # not finished: stays pending and runs again on resume
-            if self._log is not None:
-                self._log.append(r)
-            self.algorithm.tell(r)
-            self._count(r)
-            if r.status is not Status.OK:
-                logger.warning("trial %d %s: %s", r.trial_id, r.status.value, (r.error or "").splitlines()[:1])
-            if self._bar is not None:
-                self._bar.update(1)
-                if self.best is not None:
-                    self._bar.set_postfix(best=f"{self.best.objective:.4g}", epochs=f"{self.epochs:.0f}",
-                                          failed=self.n_failed, refresh=False)
-            if self.on_result is not None:
-                self.on_result(r)
+        """Log each result and tell it (one critical section); journal "stop" for cancelled trials."""
+        cancelled: list[int] = []
+        error: AlgorithmError | None = None
+        with self._signals.critical():
+            for r in results:
+                self._running.pop(r.trial_id, None)
+                if r.status is Status.CANCELLED:
+                    cancelled.append(r.trial_id)  # not finished: stays pending and runs again on resume
+                    continue
+                if self._log is not None:
+                    r = self._log.append(r)
+                self._count(r)
+                if self._healthy:
+                    try:
+                        self._tell(r)
+                    except AlgorithmError as exc:
+                        error = exc  # the rest of the batch is still logged (not told)
+                if r.status is not Status.OK:
+                    logger.warning("trial %d %s: %s", r.trial_id, r.status.value, (r.error or "").splitlines()[:1])
+                self._progress_bar()
+                if self.on_result is not None and error is None:
+                    self.on_result(r)
+            if cancelled and self.dir is not None:
+                self.dir.journal_stop(cancelled)
+        if error is not None:
+            raise error
         if self.dir is not None:
             keys = self.algorithm.pop_discarded_checkpoints()
             if keys:
@@ -294,34 +268,70 @@ class Runner:
             if time.monotonic() - self._last_snapshot >= self.checkpoint_interval_s:
                 self._snapshot()
 
+    def _progress_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            if self.best is not None:
+                self._bar.set_postfix(best=f"{self.best.objective:.4g}", epochs=f"{self.epochs:.0f}",
+                                      failed=self.n_failed, refresh=False)
+
+    def _open(self) -> None:
+        assert self.dir is not None
+        if self.resume:
+            self.dir.acquire()
+            if self.dir.remove_stale_temporaries():
+                logger.info("removed half-written checkpoint files left by the stopped run")
+        else:
+            self.dir.create()
+            self.dir.acquire()
+            self._write_meta()
+        self._log = EvaluationLog(self.dir.path).open()
+        self.dir.open_journal()
+
+    def _resume(self) -> Resumed:
+        assert self.dir is not None
+        resumed = replay(self.algorithm, self.dir, max_attempts=self.max_trial_attempts)
+        self._elapsed_before = resumed.elapsed_s
+        self._n_told = len(resumed.results)
+        for r in resumed.results:
+            self._count(r)
+        return resumed
+
+    def _run_alone(self, trials: tuple[Trial, ...]) -> None:
+        """Each trial with nothing else running (a further death of the run is its own)."""
+        for t in trials:
+            if self._signals.stop.is_set():
+                return
+            self._submit([t])
+            while self.backend.n_running and not self._signals.stop.is_set():
+                self._handle(self.backend.wait())
+
     def run(self) -> RunSummary:
-        self._running: dict[int, Trial] = {}
+        self._running = {}
         self._last_snapshot = time.monotonic()
         if self.dir is not None:
-            if self.resume:
-                self.dir.acquire()
-                if self.dir.remove_stale_temporaries():
-                    logger.info("removed half-written checkpoint files left by the stopped run")
-            else:
-                self.dir.create()
-                self.dir.acquire()
-                self._write_meta()
-            self._log = EvaluationLog(self.dir.path).open()
-            self.dir.open_journal()
+            self._open()
         if self.handle_signals:
             self._signals.install()
         stopped_by = "algorithm finished"
         try:
-            resubmit = self._replay() if (self.resume and self.dir is not None) else []
+            resumed = self._resume() if (self.resume and self.dir is not None) else None
+            self._healthy = True
             self._t0 = self.backend.now()
             if self.progress:
                 from tqdm.auto import tqdm
 
                 self._bar = tqdm(total=self.stop.max_evaluations, initial=self.n_evaluations, unit="eval",
                                  desc=self.algorithm.name, dynamic_ncols=True)
-            while resubmit:
+            resubmit: list[Trial] = []
+            if resumed is not None:
+                self._handle(list(resumed.exhausted))
+                self._run_alone(resumed.suspects)
+                resubmit = list(resumed.resubmit)
+            while resubmit and not self._signals.stop.is_set():
                 room = self.backend.capacity - self.backend.n_running
                 if room <= 0:
+                    self._check_workers()
                     self._handle(self.backend.wait())
                     continue
                 self._submit(resubmit[:room])
@@ -329,12 +339,9 @@ class Runner:
             while not self._signals.stop.is_set():
                 n = self._may_ask()
                 if n > 0:
-                    trials = self.algorithm.ask(n)
+                    trials = self._ask(n)
                     if trials:
-                        if self.dir is not None:
-                            self.dir.journal_ask(self._log.n_lines if self._log else 0, n,
-                                                 [t.trial_id for t in trials])
-                        self._submit(trials)
+                        self._submit(trials, marked=True)
                 if self.backend.n_running == 0:
                     stopped_by = self._why_stopped(n)
                     break
@@ -342,6 +349,9 @@ class Runner:
             if self._signals.stop.is_set():
                 stopped_by = f"signal {self._signals.name}"
                 self._handle(self.backend.cancel_running(self.grace_s))
+        except BaseException:
+            self._stop_running()
+            raise
         finally:
             if self._bar is not None:
                 self._bar.close()
@@ -364,6 +374,26 @@ class Runner:
             run_dir=str(self.dir.path) if self.dir is not None else None,
         )
 
+    def _stop_running(self) -> None:
+        """After an error: cancel what runs, log what finished, journal "stop" for the rest (best effort)."""
+        try:
+            results = self.backend.cancel_running(0.0)
+        except Exception:
+            logger.debug("cancel_running failed", exc_info=True)
+            results = []
+        try:
+            self._handle(results)
+        except AlgorithmError:
+            pass  # already stopping on an error; what finished is logged
+        finally:
+            if self._running and self.dir is not None and self._log is not None:
+                self.dir.journal_stop(sorted(self._running))  # the process is alive: not the trials' fault
+                self._running.clear()
+
+    def _check_workers(self) -> None:
+        if self.backend.capacity <= 0 and (why := self.backend.health()):
+            raise NoWorkersError(why)
+
     def _why_stopped(self, n_allowed: int) -> str:
         s = self.stop
         if self._signals.stop.is_set():
@@ -372,13 +402,15 @@ class Runner:
             return "max_evaluations"
         if s.max_time_s is not None and self.elapsed() >= s.max_time_s:
             return "max_time_s"
+        self._check_workers()
         if s.max_epochs is not None and n_allowed == 0:
             return "max_epochs"
-        if self.algorithm.is_finished():
+        if algorithm_call(self.algorithm, "is_finished()", self.algorithm.is_finished):
             return "algorithm finished"
-        raise RuntimeError(
-            f"{self.algorithm.name}: asked for trials with every worker idle and got none; "
-            "the algorithm is stuck (it must return at least one trial when nothing is running)"
+        raise AlgorithmError(
+            f"algorithm {self.algorithm.name!r}: ask() returned no trial with every worker idle, and "
+            "is_finished() is False: the algorithm is stuck (it must return at least one trial when nothing "
+            "is running)"
         )
 
 

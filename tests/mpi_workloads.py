@@ -11,9 +11,11 @@ Actions:
     "hang_hard"  sleep ``hang_s`` with SIGALRM blocked (like C code that never returns
                  to Python: only the manager's deadline catches it)
     "exit"       os._exit(3): the worker process dies mid-run
+    "segv"       the process kills itself with SIGSEGV (as a crashing C extension would)
     "exit_once"  os._exit(3) unless the file ``marker`` exists (it is created first), so
                  a resumed run gets past the trial
     "hang_once"  "hang" unless the file ``marker.<trial_id>`` exists (created first)
+    "hang_hard_once"  "hang_hard" unless the file ``marker.<trial_id>`` exists (created first)
     "sysexit"    sys.exit(4) inside the evaluation
 """
 
@@ -56,8 +58,9 @@ class ScriptedWorkload:
             raise RuntimeError(f"injected failure in trial {trial.trial_id}")
         if action == "nan":
             return Evaluation(objectives=(math.nan,))
-        if action == "hang_once" and self.marker:
-            action = "ok" if os.path.exists(f"{self.marker}.{trial.trial_id}") else "hang"
+        if action in ("hang_once", "hang_hard_once") and self.marker:
+            hung = os.path.exists(f"{self.marker}.{trial.trial_id}")
+            action = "ok" if hung else action.removesuffix("_once")
             with open(f"{self.marker}.{trial.trial_id}", "w") as fh:
                 fh.write("hung")
         if action == "hang":
@@ -70,6 +73,8 @@ class ScriptedWorkload:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
         elif action == "exit":
             os._exit(3)
+        elif action == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
         elif action == "exit_once" and self.marker and not os.path.exists(self.marker):
             with open(self.marker, "w") as fh:
                 fh.write(str(trial.trial_id))

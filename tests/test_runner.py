@@ -171,7 +171,11 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "evoautodl", "run", str(exp), "--out", str(out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)
+    log = out / "evaluations.jsonl"
+    deadline = time.monotonic() + 60  # start-up may take seconds on a loaded machine: signal once trials run
+    while time.monotonic() < deadline and proc.poll() is None and not (log.exists() and log.read_bytes().count(b"\n")):
+        time.sleep(0.05)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr

@@ -40,6 +40,7 @@ ALGORITHM_SPECS: dict[str, str] = {
     "dehb": "evoautodl.algorithms.dehb:DEHB",
     "asha_ea": "evoautodl.algorithms.asha:ASHAEvolution",
     "pbt": "evoautodl.algorithms.pbt:PBT",
+    "design": "evoautodl.algorithms.design:SpaceFillingDesign",
     "adaptive_mf": "evoautodl.algorithms.adaptive:AdaptiveFidelityEA",
 }
 

@@ -4,7 +4,9 @@ A backend runs trials: ``submit(trial)`` hands one over, ``wait()`` blocks until
 at least one finished trial is available and returns them, ``capacity`` is how
 many trials may run at once, ``now()`` is the backend's clock (wall time, or
 virtual time for the simulated backend). The runner never checks which backend
-it has.
+it has; it asks ``health()`` when no trial can be placed (None: the backend can
+still run trials, else why not) and calls ``interrupt(grace_s)`` from its signal
+handler.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ class Backend(ABC):
         """Block until at least one trial finished; return all finished ones."""
 
     @abstractmethod
-    def shutdown(self) -> None:
-        """Release workers. Running trials are cancelled."""
+    def shutdown(self, exit_code: int | None = None) -> None:
+        """Release workers. Running trials are cancelled.
+
+        ``exit_code``: the job's exit code, should the backend have to end the
+        job itself (the MPI backend's last resort when a worker cannot be stopped).
+        """
 
     def now(self) -> float:
         """The backend's clock in seconds (wall time unless simulated)."""
@@ -49,11 +55,17 @@ class Backend(ABC):
         """Trials submitted and not yet returned by wait()."""
         return 0
 
-    def interrupt(self) -> None:
-        """Make a blocked ``wait()`` return soon (possibly empty); safe in a signal handler.
+    def interrupt(self, grace_s: float = 0.0) -> None:
+        """The run is stopping: make a blocked ``wait()`` return soon; safe in a signal handler.
 
-        Backends whose ``wait()`` never blocks for long (serial, simulated) need nothing.
+        A backend that evaluates inside ``wait()``/``submit()`` (serial,
+        simulated) lets the running evaluation finish within ``grace_s``
+        seconds and then cancels it.
         """
+        return None
+
+    def health(self) -> str | None:
+        """None while trials can run; otherwise why none can (e.g. every worker is gone, and why)."""
         return None
 
     def cancel_running(self, grace_s: float = 0.0) -> list[Result]:
@@ -78,13 +90,15 @@ def _failed(trial: Trial, status: Status, error: str, context: WorkerContext, st
 def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> Result:
     """Run ``workload.evaluate`` and turn every outcome into a Result.
 
-    Exceptions (including CUDA out-of-memory) and non-finite objectives become
-    FAILED results carrying the error text; nothing propagates.
+    Exceptions (including CUDA out-of-memory, ``sys.exit`` and an `Evaluation`
+    that refuses a bad value) and non-finite objectives become FAILED results
+    carrying the error text; only ``KeyboardInterrupt`` and the backends'
+    `TrialInterrupted` (both BaseExceptions) propagate.
     """
     start = time.time()
     try:
         ev = workload.evaluate(trial, context)
-    except Exception as exc:  # failures are data
+    except (Exception, SystemExit) as exc:  # failures are data; a workload calling sys.exit costs its trial
         text = f"{type(exc).__name__}: {exc}"
         tb = traceback.format_exc(limit=6)
         return _failed(trial, Status.FAILED, f"{text}\n{tb}", context, start)

@@ -12,14 +12,18 @@ from 50 us up that a doorbell ring ends early (`mpi_worker.Doorbell`).
 Faults: exceptions, NaN/inf, CUDA out-of-memory -> FAILED (`execute_trial`);
 past ``timeout_s`` the worker interrupts the evaluation (TIMEOUT); a worker
 silent past ``timeout_s + timeout_grace_s`` (stuck in C code) gets TIMEOUT from
-the manager and no more work until it answers. A dying worker rank takes the
-job down; the runner's log is flushed per line, so resuming loses nothing.
+the manager and no more work until it answers. When no worker is left that
+could run a trial (all set aside, failed setup or gone) ``wait()`` raises
+`NoWorkersError` naming each worker and why, instead of waiting forever. A
+dying worker rank takes the job down; the runner's log is flushed per line, so
+resuming loses nothing (and counts the death against the trials it ran).
 Stopping: ``cancel_running(grace_s)`` returns CANCELLED for what still runs
 after the grace and sends CANCEL (the worker's SIGALRM tick abandons the
 evaluation); ``shutdown()`` sends QUIT and waits ``shutdown_timeout_s`` for the
 workers; one that never answers (C code ignoring signals) makes rank 0 call
-``MPI_Abort(COMM_WORLD, 0)`` at exit, after the runner saved its state: a
-logged last resort. Workers ignore SIGTERM/SIGINT/SIGUSR1/SIGUSR2.
+``MPI_Abort(COMM_WORLD, exit_code)`` at exit, after the runner saved its state: a
+logged last resort (``exit_code``: what ``shutdown`` was given, 0 for a run that
+ended well). Workers ignore SIGTERM/SIGINT/SIGUSR1/SIGUSR2.
 Optional ``prefetch`` queues trials on each worker behind the running one, so
 that millisecond evaluations do not wait for the manager's reaction.
 """
@@ -40,7 +44,7 @@ from evoautodl.backends import mpi_worker as wire
 from evoautodl.backends.base import Backend
 from evoautodl.backends.devices import DeviceSpec, launcher_world, parse_devices
 from evoautodl.backends.mpi_worker import release_workers
-from evoautodl.errors import WorkloadError
+from evoautodl.errors import NoWorkersError, WorkloadError
 from evoautodl.records import Result, Status, Trial
 from evoautodl.workloads.base import Workload
 
@@ -90,6 +94,7 @@ class _Worker:
     sent_at: float = 0.0  # when the first trial was sent or (after a result) is taken to have started
     deadline: float = float("inf")
     bell: tuple[str, int] | None = None  # doorbell address, learnt from the worker's first ring
+    why: str = ""  # why it no longer takes trials (set aside, failed setup, gone)
 
 
 def _stopped(trial: Trial, status: Status, error: str, w: _Worker | None, start: float) -> Result:
@@ -123,15 +128,17 @@ class MPIBackend(Backend):
         prefetch_below_s: the "auto" threshold.
         max_sleep_s: longest nap of the manager while some worker's doorbell is unknown.
         doorbell: wake sleepers with UDP rings (off: plain backoff naps).
+        fault_dir: folder where workers record the trial they run and a fatal signal
+            that kills them (`evoautodl.backends.faults`; None: not recorded).
     """
 
     def __init__(self, workload: Workload, *, checkpoint_dir: str | Path | None = None, timeout_s: float | None = None,
                  devices: DeviceSpec = "auto", workers_per_gpu: int = 1, torch_threads: int = 1, comm: Any = None,
                  timeout_grace_s: float | None = None, shutdown_timeout_s: float = 10.0, poll_s: float = 0.2,
                  max_sleep_s: float = 2e-3, doorbell: bool = True, prefetch: int | str = "auto",
-                 prefetch_below_s: float = 1.0):
-        if timeout_s is not None and timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive or None, got {timeout_s}")
+                 prefetch_below_s: float = 1.0, fault_dir: str | Path | None = None):
+        if timeout_s is not None and not (isinstance(timeout_s, int | float) and 0 < timeout_s < float("inf")):
+            raise ValueError(f"timeout_s must be a finite number > 0 or None, got {timeout_s}")
         if workers_per_gpu < 1:
             raise ValueError(f"workers_per_gpu must be >= 1, got {workers_per_gpu}")
         if prefetch != "auto" and not (isinstance(prefetch, int) and prefetch >= 0):
@@ -147,7 +154,9 @@ class MPIBackend(Backend):
             "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir is not None else None,
             "timeout_s": self.timeout_s, "devices": parse_devices(devices), "workers_per_gpu": int(workers_per_gpu),
             "torch_threads": int(torch_threads), "poll_s": float(poll_s), "bell": None,
+            "fault_dir": str(fault_dir) if fault_dir is not None else None,
         }
+        self.exit_code = 0  # MPI_Abort's code if a worker cannot be stopped at shutdown
         self._comm_arg, self._use_bell = comm, doorbell
         self._backoff = wire.Backoff(max_s=max_sleep_s, rung_min_s=1e-3, rung_max_s=25e-3)
         self._comm: Any = None
@@ -215,9 +224,20 @@ class MPIBackend(Backend):
         self._pending.append(trial)
         self._dispatch()
 
-    def interrupt(self) -> None:
-        """Make a blocked ``wait()`` return (possibly empty) soon; safe in a signal handler."""
+    def interrupt(self, grace_s: float = 0.0) -> None:
+        """Make a blocked ``wait()`` return (possibly empty) soon; safe in a signal handler.
+
+        The grace applies later, in ``cancel_running(grace_s)``.
+        """
         self._interrupted = True
+
+    def health(self) -> str | None:
+        """None while some worker is starting, idle or busy; else which workers are out and why."""
+        if not self._started or any(w.state in ("starting", "idle", "busy") for w in self._workers.values()):
+            return None
+        out = "; ".join(f"rank {w.rank}{' on ' + w.host if w.host else ''}: {w.why or w.state}"
+                        for w in self._workers.values())
+        return f"no MPI worker can run a trial any more ({out})"
 
     def wait(self, timeout_s: float | None = None) -> list[Result]:
         """Block (napping, not spinning) until at least one result; [] when nothing runs.
@@ -235,6 +255,8 @@ class MPIBackend(Backend):
             if self._setup_errors and not any(w.state in ("starting", "idle", "busy", "abandoned")
                                               for w in self._workers.values()):
                 raise WorkloadError(f"no MPI worker could set up the workload: {self._setup_errors[0]}")
+            if self._pending and not self._running and (why := self.health()):
+                raise NoWorkersError(why)
             if self._interrupted or (end is not None and time.monotonic() >= end):
                 self._interrupted = False
                 return []
@@ -266,11 +288,18 @@ class MPIBackend(Backend):
         for w in set(self._running.values()):
             out.append(_stopped(w.trials[0][1], Status.CANCELLED, f"run stopped after a grace of {grace_s:g} s", w,
                                 w.sent_at))
-            self._abandon(w)
+            self._abandon(w, "its trial was cancelled when the run stopped")
         return out
 
-    def shutdown(self) -> None:
-        """QUIT every worker and wait for them to exit (bounded); safe to call twice."""
+    def shutdown(self, exit_code: int | None = None) -> None:
+        """QUIT every worker and wait for them to exit (bounded); safe to call twice.
+
+        Args:
+            exit_code: the job's exit code if a worker cannot be stopped and the
+                last resort (MPI_Abort at exit) ends the job (default: ``self.exit_code``, 0).
+        """
+        if exit_code is not None:
+            self.exit_code = int(exit_code)
         if self._closed:
             return
         self._closed, self._dispatching = True, False
@@ -298,17 +327,20 @@ class MPIBackend(Backend):
         hung = [w.rank for w in self._workers.values() if w.state != "gone"]
         if hung:
             log.error("rank 0: workers %s did not exit within %g s (stuck in code that ignores signals); "
-                      "MPI_Abort(COMM_WORLD, 0) at exit ends the job", hung, self.shutdown_timeout_s)
-            atexit.register(wire.abort_job, self._comm)
+                      "MPI_Abort(COMM_WORLD, %d) at exit ends the job", hung, self.shutdown_timeout_s, self.exit_code)
+            atexit.register(self._abort)
         else:
             self._sends = [r for r in self._sends if not r.Test()]
             log.info("rank 0: all %d workers exited", len(self._workers))
+
+    def _abort(self) -> None:
+        wire.abort_job(self._comm, self.exit_code)
 
     def _at_exit(self) -> None:
         if not self._closed:  # the caller forgot shutdown(): release the workers, or the job never ends
             self.shutdown()
             if any(w.state != "gone" for w in self._workers.values()):
-                wire.abort_job(self._comm)
+                self._abort()
 
     # ------------------------------------------------------------------ internals
     def _nap(self, limit_s: float | None = None) -> None:
@@ -341,14 +373,14 @@ class MPIBackend(Backend):
             if len(w.trials) < self.depth:
                 self._room.append(w)
 
-    def _abandon(self, w: _Worker) -> list[Trial]:
+    def _abandon(self, w: _Worker, why: str = "set aside") -> list[Trial]:
         """Forget ``w``'s trials (answers will be dropped), send CANCEL for each; returns them."""
         for seq, _ in w.trials:
             self._running.pop(seq, None)
             self._send(w, seq, wire.TAG_CANCEL)
         trials = [t for _, t in w.trials]
         w.trials.clear()
-        w.state, w.deadline = "abandoned", float("inf")
+        w.state, w.deadline, w.why = "abandoned", float("inf"), why
         return trials
 
     def _adapt_depth(self, duration_s: float) -> None:
@@ -376,9 +408,11 @@ class MPIBackend(Backend):
                 self._ready.append(_stopped(w.trials[0][1], Status.TIMEOUT, f"TIMEOUT: worker {w.rank} gave no answer "
                                             f"within timeout_s={self.timeout_s:g} s + {self.timeout_grace_s:g} s "
                                             "grace; the worker is set aside until it answers", w, w.sent_at))
-                log.warning("rank 0: worker %d silent past trial %d's deadline: TIMEOUT, worker set aside",
-                            w.rank, w.trials[0][1].trial_id)
-                self._pending.extendleft(reversed(self._abandon(w)[1:]))  # prefetched ones go elsewhere
+                tid = w.trials[0][1].trial_id
+                log.warning("rank 0: worker %d silent past trial %d's deadline: TIMEOUT, worker set aside", w.rank, tid)
+                why = (f"set aside: silent past trial {tid}'s deadline (timeout_s={self.timeout_s:g} s + "
+                       f"{self.timeout_grace_s:g} s grace), stuck in code that ignores signals")
+                self._pending.extendleft(reversed(self._abandon(w, why)[1:]))  # prefetched ones go elsewhere
         if len(self._sends) > 32:
             self._sends = [r for r in self._sends if not r.Test()]
         if n or self._pending:
@@ -404,7 +438,8 @@ class MPIBackend(Backend):
                         "rank 0: result for trial %d from worker %d dropped", obj.trial_id, w.rank)
                 return
             else:
-                log.debug("rank 0: worker %d answered again (trial %d): back in service", w.rank, obj.trial_id)
+                log.info("rank 0: worker %d answered again (trial %d): back in service", w.rank, obj.trial_id)
+                w.why = ""
             if not w.trials:
                 w.state, w.deadline = "idle", float("inf")
                 self._idle.append(w)
@@ -413,12 +448,14 @@ class MPIBackend(Backend):
         elif tag == wire.TAG_READY:
             w.host, w.device, w.pid = obj["host"], obj["device"], obj["pid"]
             if obj["error"]:
-                w.state = "failed"
-                self._setup_errors.append(obj["error"])
-                log.error("rank 0: worker %d on %s failed to set up the workload: %s", w.rank, w.host, obj["error"])
+                first = obj["error"].splitlines()[0]
+                w.state, w.why = "failed", f"its setup failed: {first}"
+                self._setup_errors.append(first)
+                log.warning("rank 0: worker %d on %s failed to set up the workload: %s", w.rank, w.host, first)
+                log.debug("rank 0: worker %d setup traceback:\n%s", w.rank, obj["error"])
             else:
                 w.state = "idle"
                 self._idle.append(w)
                 log.info("rank 0: worker %d ready on %s, device %s", w.rank, w.host, w.device)
         else:
-            w.state = "gone"
+            w.state, w.why = "gone", w.why or "exited"

@@ -20,6 +20,10 @@ beyond its reach; the manager's deadline covers that case.
 
 Exit helpers for rank 0: `release_workers` (QUIT before START) and `abort_job`
 (the last resort when a worker cannot be stopped).
+
+Fatal signals. With ``fault_dir`` in the settings a worker records the trial it
+starts and, through faulthandler, a fatal signal that kills it
+(`evoautodl.backends.faults`), so a resumed run can name the cause.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from typing import Any
 
 from evoautodl.backends.base import execute_trial
 from evoautodl.backends.devices import node_index_of, set_torch_threads, worker_device
+from evoautodl.backends.faults import FaultRecorder
+from evoautodl.backends.interrupt import TrialInterrupted
 from evoautodl.records import Result, Status, Trial
 from evoautodl.workloads.base import WorkerContext
 
@@ -181,19 +187,11 @@ def release_workers(comm: Any = None) -> None:
     mark_released(comm)
 
 
-def abort_job(comm: Any) -> None:
-    """Last resort when a worker cannot be stopped: end the whole job (exit code 0)."""
+def abort_job(comm: Any, exit_code: int = 0) -> None:
+    """Last resort when a worker cannot be stopped: end the whole job with ``exit_code``."""
     logging.shutdown()
     sys.stdout.flush(), sys.stderr.flush()
-    comm.Abort(0)
-
-
-class TrialInterrupted(BaseException):
-    """Raised inside an evaluation by the worker's tick: timeout, CANCEL or QUIT."""
-
-    def __init__(self, status: Status, reason: str):
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+    comm.Abort(int(exit_code))
 
 
 class _Tick:
@@ -349,6 +347,7 @@ def serve(comm: Any = None) -> int:
     link.connect(settings.get("bell"), ctx.host)
     link.send({"host": ctx.host, "device": ctx.device, "pid": os.getpid(), "error": error}, TAG_READY)
     tick = _Tick(link.comm, settings["poll_s"], settings["timeout_s"])
+    faults = FaultRecorder(settings["fault_dir"]).open() if settings.get("fault_dir") and workload else None
     while True:
         tag, obj = link.recv()
         if tag == TAG_QUIT:
@@ -365,12 +364,16 @@ def serve(comm: Any = None) -> int:
         elif workload is None:
             result = _result(trial, Status.FAILED, f"worker setup failed: {error}", ctx, time.time())
         else:
+            if faults is not None:
+                faults.begin(trial.trial_id)
             result = _evaluate(workload, seq, trial, ctx, tick)
         try:
             link.send((seq, result), TAG_RESULT)
         except Exception as exc:  # e.g. an unpicklable metric
             link.send((seq, _result(trial, Status.FAILED, f"result could not be sent: {exc}", ctx, result.start_time)),
                       TAG_RESULT)
+    if faults is not None:
+        faults.close()
     link.send(None, TAG_BYE, timeout_s=10.0)
     if link.backoff.bell is not None:
         link.backoff.bell.close()

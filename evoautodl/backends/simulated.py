@@ -12,10 +12,13 @@ trial costs no virtual time (its wall time would make runs non-repeatable).
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from evoautodl.backends.base import Backend, execute_trial
+from evoautodl.backends.interrupt import Alarm, TrialInterrupted, interrupted_result
+from evoautodl.backends.serial import check_timeout, setup_workload
 from evoautodl.records import Result, Status, Trial
 from evoautodl.workloads.base import WorkerContext, Workload
 
@@ -31,12 +34,16 @@ class SimulatedBackend(Backend):
         checkpoint_dir: folder for checkpoints.
         overhead_s: virtual seconds added to every evaluation (dispatch latency).
         start_time: virtual clock at start (a resumed run continues its clock).
+        timeout_s: wall-time limit of one in-process evaluation (None: none) -> TIMEOUT.
+
+    Evaluations run inside ``submit``; on SIGTERM/SIGINT ``interrupt(grace_s)``
+    cancels one still running after ``grace_s`` seconds.
     """
 
     def __init__(self, workload: Workload, n_workers: int = 4, *, checkpoint_dir: str | Path | None = None,
-                 overhead_s: float = 0.0, start_time: float = 0.0):
-        if n_workers < 1:
-            raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+                 overhead_s: float = 0.0, start_time: float = 0.0, timeout_s: float | None = None):
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+            raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
         self.workload = workload
         self.n_workers = int(n_workers)
         self.overhead_s = float(overhead_s)
@@ -45,6 +52,8 @@ class SimulatedBackend(Backend):
         self._free = list(range(1, self.n_workers + 1))  # worker ids, min-heap
         self._events: list[tuple[float, int, int, Result]] = []  # (end, trial_id, worker, result)
         self._ready = False
+        self.timeout_s = check_timeout(timeout_s)
+        self._alarm = Alarm()
 
     @property
     def capacity(self) -> int:
@@ -61,10 +70,18 @@ class SimulatedBackend(Backend):
         if not self._free:
             raise RuntimeError("SimulatedBackend: submit() with every worker busy")
         if not self._ready:
-            self.workload.setup(self.context)
+            setup_workload(self.workload, self.context)
             self._ready = True
         worker = heapq.heappop(self._free)
-        result = execute_trial(self.workload, trial, self.context)
+        t0 = time.time()
+        try:
+            self._alarm.start(self.timeout_s)
+            try:
+                result = execute_trial(self.workload, trial, self.context)
+            finally:
+                self._alarm.end()
+        except TrialInterrupted as exc:
+            result = interrupted_result(trial, exc, self.context, t0)
         start = self._clock
         # A failed trial reports no simulated cost: count it as free, so virtual
         # time (and the order results arrive in) stays deterministic.
@@ -86,6 +103,9 @@ class SimulatedBackend(Backend):
             out.append(r)
         return out
 
+    def interrupt(self, grace_s: float = 0.0) -> None:
+        self._alarm.stop_after(grace_s)
+
     def cancel_running(self, grace_s: float = 0.0) -> list[Result]:
         out = [Result(trial=r.trial, status=Status.CANCELLED, error="run stopped", worker=w)
                for _, _, w, r in sorted(self._events)]
@@ -93,5 +113,5 @@ class SimulatedBackend(Backend):
         self._free = list(range(1, self.n_workers + 1))
         return out
 
-    def shutdown(self) -> None:
+    def shutdown(self, exit_code: int | None = None) -> None:
         self._events.clear()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from evoautodl.data.datasets import (
     KNOWN_DATASETS,
+    check_dataset,
     from_arrays,
     from_torch_dataset,
     load_csv,
@@ -31,6 +32,7 @@ __all__ = [
     "KNOWN_DATASETS",
     "MIN_ROWS_PER_CLASS",
     "DataSplits",
+    "check_dataset",
     "TensorSplits",
     "from_arrays",
     "from_torch_dataset",

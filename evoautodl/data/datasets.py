@@ -17,12 +17,16 @@ name                      example shape   classes  rows
 
 ``load_dataset("digits", image=True)`` equals ``load_dataset("digits_images")``.
 A path ending in ``.csv`` (needs ``target=``) or ``.npz`` (arrays ``X`` and
-``y``) loads user data.
+``y``) loads user data. `check_dataset` makes the cheap checks (the file is
+there, a CSV's header names the target, an NPZ holds ``X`` and ``y`` of fitting
+shapes, images where images are needed) without reading the data, so a run
+can refuse bad data before it creates anything.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from evoautodl.errors import DataError
 
 __all__ = [
     "KNOWN_DATASETS",
+    "check_dataset",
     "from_arrays",
     "from_torch_dataset",
     "load_csv",
@@ -117,9 +122,81 @@ def load_sklearn(
 
 def _check_file(path: str | os.PathLike[str], kind: str) -> Path:
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{kind} path {str(p)!r} is a directory, not a {kind} file")
     if not p.is_file():
         raise DataError(f"{kind} file not found: {str(p)!r}")
     return p
+
+
+def _npz_shapes(p: Path) -> dict[str, tuple[int, ...]]:
+    """Shape of every array in an ``.npz`` file, read from the headers only."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        with zipfile.ZipFile(p) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shapes[info.filename[:-4]] = tuple(read(fh)[0])
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read NPZ {str(p)!r}: {exc}") from exc
+    return shapes
+
+
+def check_dataset(spec: str | os.PathLike[str], *, target: str | None = None, image: bool = False) -> None:
+    """Cheap checks of a data set before a run: nothing is loaded.
+
+    A known name must exist (and have an image layout when ``image``); a CSV
+    must be a file whose header names ``target`` (and cannot feed an image
+    model); an NPZ must be a file holding ``X`` and ``y`` with as many rows,
+    ``X`` of shape (N, F), or (N, H, W) / (N, C, H, W) when ``image``.
+
+    Raises:
+        DataError: naming the file and the problem.
+    """
+    text = os.fspath(spec)
+    suffix = Path(text).suffix.lower()
+    if suffix == ".csv":
+        if image:
+            raise DataError(f"data set {text!r}: a CSV holds tabular rows; an image model needs an .npz with X of "
+                            "shape (N, H, W) or (N, C, H, W)")
+        if not target:
+            raise DataError(f"CSV data set {text!r} needs the name of its target column (target=...)")
+        import pandas as pd
+
+        p = _check_file(text, "CSV")
+        try:
+            columns = [str(c) for c in pd.read_csv(p, nrows=0).columns]
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataError(f"dataset {p.stem!r}: cannot read CSV {str(p)!r}: {exc}") from exc
+        if target not in columns:
+            raise DataError(f"dataset {p.stem!r}: target column {target!r} not found in {str(p)!r}; "
+                            f"available columns: {', '.join(repr(c) for c in columns)}")
+        return
+    if suffix == ".npz":
+        p = _check_file(text, "NPZ")
+        shapes = _npz_shapes(p)
+        missing = [k for k in ("X", "y") if k not in shapes]
+        if missing:
+            raise DataError(f"dataset {p.stem!r}: NPZ {str(p)!r} lacks array(s) {missing}; it holds "
+                            f"{sorted(shapes)}, expected 'X' (features) and 'y' (labels)")
+        x, y = shapes["X"], shapes["y"]
+        if len(x) < 2 or not y or x[0] != y[0]:
+            raise DataError(f"dataset {p.stem!r}: X has shape {x} and y {y}; expected (N, ...) and (N,)")
+        if image and len(x) not in (3, 4):
+            raise DataError(f"dataset {p.stem!r}: the model needs images, X of shape (N, H, W) or (N, C, H, W); "
+                            f"got {x}")
+        return
+    if text not in _SKLEARN:
+        raise DataError(f"unknown dataset {text!r}; known datasets: {', '.join(KNOWN_DATASETS)} "
+                        "(or a path to a .csv or .npz file)")
+    if image and text not in ("digits", "digits_images"):
+        raise DataError(f"dataset {text!r} has no image layout; image data sets: digits, digits_images "
+                        "(or an .npz with X of shape (N, H, W) or (N, C, H, W))")
 
 
 def load_csv(

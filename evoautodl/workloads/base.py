@@ -3,6 +3,10 @@
 A workload is a picklable object. Each worker calls ``setup(context)`` once
 (load data onto the worker's device), then ``evaluate(trial, context)`` for
 every trial it receives. Constructors must stay cheap: no file I/O, no CUDA.
+An optional ``preflight()`` makes cheap checks (files exist, a CSV's columns, an
+array's shape) that the CLI runs on the manager before the run directory is
+created, so bad data is one message instead of a setup failure on every worker.
+The `Evaluation` that ``evaluate`` returns checks its values when it is made.
 """
 
 from __future__ import annotations

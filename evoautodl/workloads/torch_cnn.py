@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from evoautodl.data import DEFAULT_FRACTIONS, DataSplits, load_dataset
+from evoautodl.data import DEFAULT_FRACTIONS, DataSplits, check_dataset, load_dataset
 from evoautodl.errors import DataError
 from evoautodl.workloads.base import WorkerContext
 from evoautodl.workloads.training import TorchWorkload
@@ -155,6 +155,10 @@ class ImageCNN(TorchWorkload):
     def search_space(self) -> SearchSpace:
         """The conditional CNN search space."""
         return search_space()
+
+    def preflight(self) -> None:
+        """The data set exists and holds images (digits, or an NPZ with X of shape (N, H, W) / (N, C, H, W))."""
+        check_dataset(self.dataset, image=True)
 
     def load_data(self, context: WorkerContext) -> DataSplits:
         data = load_dataset(self.dataset, image=not self.dataset.lower().endswith(".npz"),

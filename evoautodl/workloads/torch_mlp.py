@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoautodl.data import DEFAULT_FRACTIONS, DataSplits, load_dataset
+from evoautodl.data import DEFAULT_FRACTIONS, DataSplits, check_dataset, load_dataset
 from evoautodl.workloads.base import WorkerContext
 from evoautodl.workloads.training import TorchWorkload
 
@@ -180,6 +180,10 @@ class LCBenchMLP(TorchWorkload):
     def search_space(self) -> SearchSpace:
         """The LCBench search space."""
         return search_space()
+
+    def preflight(self) -> None:
+        """The data set exists (a CSV's header names ``target``, an NPZ holds X and y)."""
+        check_dataset(self.dataset, target=self.target)
 
     def load_data(self, context: WorkerContext) -> DataSplits:
         data = load_dataset(self.dataset, target=self.target, split_seed=self.split_seed,

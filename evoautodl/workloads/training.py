@@ -225,6 +225,13 @@ class TorchWorkload(abc.ABC):
         """Training batch size; default ``config["batch_size"]`` or 64."""
         return int(config.get("batch_size", 64))
 
+    def preflight(self) -> None:  # noqa: B027 (a hook: workloads with data files override it)
+        """Cheap checks the CLI makes on the manager before it creates the run directory (default: none).
+
+        Raise a `DataError`/`ConfigError` naming the problem (a missing file, a
+        missing column, the wrong shape); read headers, not the data.
+        """
+
     # ---- the Workload protocol ----------------------------------------------------------
     def setup(self, context: WorkerContext) -> None:
         """Pick the device, load the data and move it there (once per worker)."""
