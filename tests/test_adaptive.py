@@ -255,7 +255,7 @@ def test_restricted_brackets_and_bad_options() -> None:
     full_only = AdaptiveFidelityEA(space, seed=0, ladder=LADDER, start_rungs=[3])
     assert [b.label for b in full_only.brackets] == ["full"] and {t.rung for t in full_only.ask(5)} == {3}
     for bad in ({"keep_fractions": [1.5]}, {"start_rungs": [7]}, {"prior_agreement": 1.0},
-                {"n_candidates": 0}, {"explore_fraction": -0.1}):
+                {"n_candidates": 0}, {"explore_fraction": -0.1}, {"random_fraction": 2}):
         with pytest.raises(ConfigError, match="adaptive_mf"):
             get_algorithm("adaptive_mf", space, ladder=LADDER, **bad)
     with pytest.raises(ConfigError, match="needs a budget ladder"):

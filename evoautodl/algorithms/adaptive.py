@@ -147,6 +147,8 @@ class AdaptiveFidelityEA(Algorithm):
         n_initial: results before the model screens offspring (uniform samples until then).
         n_candidates: offspring generated per new configuration (the model picks one).
         random_candidates: share of the candidates that are uniform samples.
+        random_fraction: probability that a new configuration is a uniform
+            sample the model does not screen (interleaved random search).
         keep_fractions: keep fractions the schedule may choose per bracket
             (None: ``1/eta`` and ``1/sqrt(eta)``).
         start_rungs: rungs new configurations may start at (None: all; ``[R]``
@@ -188,6 +190,7 @@ class AdaptiveFidelityEA(Algorithm):
         n_initial: int = 10,
         n_candidates: int = 24,
         random_candidates: float = 0.25,
+        random_fraction: float = 0.0,
         keep_fractions: Sequence[float] | None = None,
         start_rungs: Sequence[int] | None = None,
         prior_agreement: float = 0.5,
@@ -212,6 +215,7 @@ class AdaptiveFidelityEA(Algorithm):
         self.n_initial = opt.at_least(a, "n_initial", n_initial, 2)
         self.n_candidates = opt.at_least(a, "n_candidates", n_candidates, 1)
         self.random_candidates = opt.probability(a, "random_candidates", random_candidates)
+        self.random_fraction = opt.probability(a, "random_fraction", random_fraction)
         self.explore_fraction = opt.probability(a, "explore_fraction", explore_fraction)
         self.explore_pairs = opt.at_least(a, "explore_pairs", explore_pairs, 0)
         self.winner_fraction = opt.probability(a, "winner_fraction", winner_fraction)
@@ -295,7 +299,8 @@ class AdaptiveFidelityEA(Algorithm):
         s = bracket.start_rung
         if used < len(self.warm_start):
             genome, parents, op = self.space.repair(self.warm_start[used], self.rng), (), "warm_start"
-        elif self._n_configs_told < self.n_initial:
+        elif self._n_configs_told < self.n_initial or (self.random_fraction > 0.0
+                                                        and self.rng.random() < self.random_fraction):
             genome, parents, op = self.space.sample(self.rng), (), "sample"
         else:
             genome, parents, op = self._screened_offspring()
