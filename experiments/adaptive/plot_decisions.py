@@ -6,8 +6,9 @@ Usage::
 
 Each RUN is a run directory of ``adaptive_mf`` (``evoautodl run`` or a cell
 of ``evoautodl experiment``). The decisions are read from the algorithm state
-the runner saves (``state.pkl``): ``AdaptiveFidelityEA.decisions()`` keeps
-every schedule update in the state, so no extra file is needed. One column
+the runner saves (``state.pkl``; the run must use the same evoautodl version):
+``AdaptiveFidelityEA.decisions()`` keeps every schedule update in the state,
+so no extra file is needed. One column
 per run: top, the agreement of each rung with the full budget (posterior mean
 and 80% interval of the normal-score correlation over unbiased pairs; dots:
 the raw estimate, dashed: the GP's model-implied correlation) against the
@@ -32,10 +33,10 @@ def load_decisions(run_dir: str | Path) -> pd.DataFrame:
     state = RunDir(run_dir).load_state()
     if state is None:
         raise FileNotFoundError(f"{run_dir}: no state.pkl (not a run directory, or the run never saved its state)")
-    decisions = state["algorithm"].get("_decisions")
-    if decisions is None:
-        raise ValueError(f"{run_dir}: the algorithm is not adaptive_mf (its state has no decisions)")
-    return pd.DataFrame([d.as_dict() for d in decisions])
+    schedule = state["algorithm"].get("_schedule")
+    if schedule is None:
+        raise ValueError(f"{run_dir}: the algorithm is not adaptive_mf (its state has no schedule)")
+    return pd.DataFrame([d.as_dict() for d in schedule.decisions])
 
 
 def plot_agreement(df: pd.DataFrame, ax: Any = None) -> Any:
@@ -69,7 +70,7 @@ def plot_brackets(df: pd.DataFrame, ax: Any = None) -> Any:
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("share of new configurations")
-    ax.legend(fontsize=6, loc="upper right", ncol=2)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
