@@ -11,6 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -266,3 +269,16 @@ def test_model_size_stays_bounded() -> None:
     algo, results = _run(0.7, seed=5, max_epochs=27 * 40, max_model_points=40)
     assert len(results) > 60
     assert algo._model.gp.n_points <= int(1.5 * 40)
+
+
+def test_decisions_plot_from_a_run_directory(tmp_path: Path) -> None:
+    """The README's route: run with a run directory, then experiments/adaptive/plot_decisions.py draws it."""
+    wl = MixedRastrigin(max_budget=27, fidelity_correlation=0.5)
+    algo = get_algorithm("adaptive_mf", wl.search_space(), seed=6, ladder=LADDER, n_candidates=8)
+    Runner(algo, SerialBackend(wl), run_dir=tmp_path / "run", stop=StopCriteria(max_epochs=27 * 8),
+           handle_signals=False).run()
+    script = Path(__file__).resolve().parents[1] / "experiments" / "adaptive" / "plot_decisions.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), "--out", str(tmp_path / "d.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "d.png").stat().st_size > 10_000 and "decisions" in done.stdout
