@@ -291,3 +291,20 @@ def test_objectives_of_deap_individuals() -> None:
     f = objectives_of([a, b, c])
     assert f.tolist() == [[2.0, -0.5], [1.0, -0.25], [np.inf, np.inf]]
     assert as_objectives([1.0, np.nan]).tolist() == [[1.0], [np.inf]]
+
+
+def test_small_tournaments_in_plain_python_agree_with_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evoautodl.operators import selection
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        f = rng.integers(0, 5, size=n).astype(float)  # many ties
+        f[rng.random(n) < 0.2] = np.nan
+        k, size, seed = int(rng.integers(0, 10)), int(rng.integers(1, 8)), int(rng.integers(1 << 30))
+        fast = tournament(f, k, np.random.default_rng(seed), size=size)
+        with monkeypatch.context() as m:
+            m.setattr(selection, "_SMALL_TOURNAMENT", -1)
+            slow = tournament(f, k, np.random.default_rng(seed), size=size)
+        assert fast.tolist() == slow.tolist() and fast.dtype == np.int64
+        assert tournament(f.tolist(), k, np.random.default_rng(seed), size=size).tolist() == slow.tolist()

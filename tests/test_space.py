@@ -179,11 +179,18 @@ def test_json_file_problems(tmp_path: Path) -> None:
 
 
 def test_configspace_errors_are_wrapped(tmp_path: Path) -> None:
-    # default outside the range: ConfigSpace raises; we name the file on top of its message
+    # a default outside the range: our check names it (the same check as the declarative form's)
     doc = {"hyperparameters": [_hp("x", default_value=7.0)]}
+    with pytest.raises(SpaceError, match=r"hyperparameter 'x': default 7.0 outside \[0.0, 1.0\]") as info:
+        SearchSpace.from_json(write_json(tmp_path, doc))
+    assert "space.json" in str(info.value)
+    with pytest.raises(SpaceError, match=r"hyperparameter 'x': default 7 outside \[0.0, 1.0\]"):
+        SearchSpace.from_dict({"x": {"type": "float", "lower": 0.0, "upper": 1.0, "default": 7}})
+    # what only ConfigSpace knows: we name the file on top of its message
+    doc = {"hyperparameters": [_hp("b", type="beta_float", alpha=-1.0, beta=2.0)]}
     with pytest.raises(SpaceError, match="ConfigSpace rejects the space") as info:
         SearchSpace.from_json(write_json(tmp_path, doc))
-    assert "space.json" in str(info.value) and "'x'" in str(info.value)
+    assert "space.json" in str(info.value) and "alpha and beta" in str(info.value)
 
 
 def test_from_configspace_drop_errors() -> None:
@@ -451,3 +458,89 @@ def test_lcbench_space_loads_and_evolves() -> None:
     cfg = space.to_config(space.default_genome)
     assert cfg["batch_size"] == 91 and math.isclose(cfg["learning_rate"], 0.0031622777, rel_tol=1e-9)
     evolve_and_check(space, generations=10)
+
+
+# ---------------------------------------------------------------------------- one source of truth per check
+@pytest.mark.parametrize(
+    ("declarative", "serialized", "message"),
+    [
+        ({"type": "float", "lower": 0.0, "upper": 1.0, "log": True},
+         {"type": "uniform_float", "lower": 0.0, "upper": 1.0, "log": True},
+         "hyperparameter 'x': log scale needs lower > 0, got lower=0.0"),
+        ({"type": "int", "lower": 4, "upper": 4},
+         {"type": "uniform_int", "lower": 4, "upper": 4},
+         "hyperparameter 'x': empty or inverted range [4, 4]"),
+        ({"type": "float", "lower": 0.0, "upper": float("inf")},
+         {"type": "uniform_float", "lower": 0.0, "upper": float("inf")},
+         "hyperparameter 'x': 'upper' must be a finite number, got inf"),
+        ({"type": "categorical", "choices": ["a", "a"]},
+         {"type": "categorical", "choices": ["a", "a"]},
+         "hyperparameter 'x': duplicate entries in 'choices'"),
+        ({"type": "ordinal", "sequence": []},
+         {"type": "ordinal", "sequence": []},
+         "hyperparameter 'x': ordinal with no levels"),
+        ({"type": "categorical", "choices": ["a", "b"], "weights": [1, -1]},
+         {"type": "categorical", "choices": ["a", "b"], "weights": [1, -1]},
+         "hyperparameter 'x': 'weights' must be 2 non-negative numbers"),
+        ({"type": "ordinal", "sequence": [1, 2], "default": 3},
+         {"type": "ordinal", "sequence": [1, 2], "default_value": 3},
+         "hyperparameter 'x': default 3 is not one of [1, 2]"),
+    ],
+)
+def test_declarative_and_json_spaces_fail_the_same_check(tmp_path: Path, declarative: dict[str, Any],
+                                                         serialized: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpaceError) as from_dict:
+        SearchSpace.from_dict({"x": declarative})
+    with pytest.raises(SpaceError) as from_json:
+        SearchSpace.from_json(write_json(tmp_path, {"hyperparameters": [{"name": "x", **serialized}]}))
+    assert message in str(from_dict.value)
+    assert str(from_json.value).endswith(str(from_dict.value))
+
+
+def test_cycles_are_found_by_a_topological_sort() -> None:
+    spec = {
+        "z": {"type": "float", "lower": 0, "upper": 1},
+        "a": {"type": "categorical", "choices": [1, 2], "condition": {"parent": "c", "equals": 1}},
+        "b": {"type": "categorical", "choices": [1, 2], "condition": {"all": [{"parent": "a", "equals": 1},
+                                                                               {"parent": "z", "gt": 0.5}]}},
+        "c": {"type": "categorical", "choices": [1, 2], "condition": {"parent": "b", "in": [1]}},
+    }
+    with pytest.raises(SpaceError, match=r"hyperparameter 'a': cyclic conditions a -> c -> b -> a"):
+        SearchSpace.from_dict(spec)
+    with pytest.raises(SpaceError, match="cannot be conditioned on itself"):
+        SearchSpace.from_dict({"a": {"type": "int", "lower": 0, "upper": 3, "condition": {"parent": "a", "gt": 1}}})
+
+
+def test_order_comparisons_need_ordered_hyperparameters() -> None:
+    base = {"opt": {"type": "categorical", "choices": ["sgd", "adam"]}}
+    with pytest.raises(SpaceError, match=r"condition of 'm': > needs an ordered parent .* 'opt' is categorical"):
+        SearchSpace.from_dict({**base, "m": {"type": "float", "lower": 0, "upper": 1,
+                                             "condition": {"parent": "opt", "gt": "sgd"}}})
+    with pytest.raises(SpaceError, match="forbidden clause on 'opt': an order comparison needs an ordered"):
+        SearchSpace.from_dict(base, [{"name": "opt", "ge": "adam"}])
+    with pytest.raises(SpaceError, match="forbidden clause on 'opt': 'rms' is not a legal value of 'opt'"):
+        SearchSpace.from_dict(base, [{"name": "opt", "in": ["rms"]}])
+
+
+def test_configspace_quirks_are_handled_in_one_place(capsys: pytest.CaptureFixture[str]) -> None:
+    from evoautodl.space.compile import conjunction_quirks
+
+    # ConfigSpace 1.2.0 prints a debug line whenever it checks a '>=' forbidden clause
+    space = SearchSpace.from_dict({"n": {"type": "int", "lower": 0, "upper": 9, "default": 8}},
+                                  [{"name": "n", "ge": 7}])
+    space.to_configuration({"n": 3})
+    assert capsys.readouterr().out == ""
+    assert space.to_configspace().get_default_configuration()["n"] < 7
+    # an AND and an OR of the same comparisons (ConfigSpace confuses them) in a space built by hand
+    cs = CS.ConfigurationSpace()
+    a, b = CS.CategoricalHyperparameter("a", [1, 2]), CS.CategoricalHyperparameter("b", [1, 2])
+    c1, c2 = CS.UniformFloatHyperparameter("c1", 0, 1), CS.UniformFloatHyperparameter("c2", 0, 1)
+    cs.add([a, b, c1, c2])
+    cs.add([CS.AndConjunction(CS.EqualsCondition(c1, a, 1), CS.EqualsCondition(c1, b, 1)),
+            CS.OrConjunction(CS.EqualsCondition(c2, a, 1), CS.EqualsCondition(c2, b, 1))])
+    assert conjunction_quirks(cs)
+    space = SearchSpace.from_configspace(cs)
+    assert not conjunction_quirks(space.to_configspace())
+    for config in ({"a": 1, "b": 2, "c2": 0.5}, {"a": 1, "b": 1, "c1": 0.5, "c2": 0.5}):
+        assert space.is_valid(config)
+        space.to_configuration(config)  # ConfigSpace agrees

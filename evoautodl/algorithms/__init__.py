@@ -8,9 +8,12 @@ module is not installed (yet) do not break the others::
     from evoautodl.algorithms import get_algorithm
     algo = get_algorithm("ga", space, seed=1, population_size=20, replacement="plus")
 
-Every algorithm is built as ``Cls(space, *, seed=0, n_objectives=1,
-max_budget=1.0, ladder=None, **options)``. An algorithm whose constructor
-takes no ``ladder`` runs every trial at ``ladder.max_budget``.
+Every algorithm is built as ``Cls(space, *, **options, **common)`` where
+``common`` are ``seed``, ``n_objectives``, ``max_budget`` and ``ladder``
+(:data:`~evoautodl.algorithms.base.COMMON_ARGUMENTS`). Operator options
+(``mutation=``, ``crossover=``, ``selection=``, DE's ``strategy=``) take a
+built-in name, a callable or ``"module:function"`` and are checked when the
+algorithm is built (:mod:`evoautodl.operators.values`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from evoautodl.algorithms.base import Algorithm, Member
+from evoautodl.algorithms.base import COMMON_ARGUMENTS, Algorithm, Member
 from evoautodl.errors import ConfigError
 
-__all__ = ["ALGORITHMS", "ALGORITHM_SPECS", "Algorithm", "Member", "algorithm_options", "available_algorithms",
-           "get_algorithm"]
+__all__ = ["ALGORITHMS", "ALGORITHM_SPECS", "COMMON_ARGUMENTS", "Algorithm", "Member", "algorithm_options",
+           "available_algorithms", "get_algorithm"]
 
 
 #: name -> "module:Class" of every known algorithm (resolved on demand)
@@ -44,8 +47,7 @@ ALGORITHM_SPECS: dict[str, str] = {
     "adaptive_mf": "evoautodl.algorithms.adaptive:AdaptiveFidelityEA",
 }
 
-#: arguments every algorithm constructor takes besides its own options
-_COMMON = ("seed", "n_objectives", "max_budget", "ladder")
+_COMMON = COMMON_ARGUMENTS
 
 
 def _module_exists(spec: str) -> bool:
@@ -108,21 +110,24 @@ def available_algorithms() -> list[str]:
 
 
 def algorithm_options(cls: type) -> dict[str, Any]:
-    """Keyword options a class's constructor takes (name -> default; ``inspect.Parameter.empty`` if required)."""
+    """Keyword options a class's constructor takes (name -> default; ``inspect.Parameter.empty`` if required).
+
+    A constructor that ends in ``**common`` takes the common arguments
+    (:data:`COMMON_ARGUMENTS`, with :class:`Algorithm`'s defaults) besides its own.
+    """
+    init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
     out: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = list(inspect.signature(init).parameters.values())[1:]  # drop self
-        more = False
-        for p in params:
-            if p.kind is inspect.Parameter.VAR_KEYWORD:
-                more = True
-            elif p.kind is not inspect.Parameter.VAR_POSITIONAL and p.name != "space":
-                out.setdefault(p.name, p.default)
-        if not more:
-            break
+    params = list(inspect.signature(init).parameters.values())[1:] if init is not None else []  # drop self
+    more = False
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            more = True
+        elif p.kind is not inspect.Parameter.VAR_POSITIONAL and p.name != "space":
+            out[p.name] = p.default
+    if more and issubclass(cls, Algorithm):
+        base = inspect.signature(Algorithm.__init__).parameters
+        for name in COMMON_ARGUMENTS:
+            out.setdefault(name, base[name].default)
     return out
 
 

@@ -113,9 +113,8 @@ import numpy as np
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.adaptive_model import ConfigRecord, ScreeningModel
 from evoautodl.algorithms.adaptive_schedule import BracketSchedule
-from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.base import Algorithm, require_ladder
 from evoautodl.algorithms.budget_gp import FeatureMap
-from evoautodl.algorithms.dehb import require_ladder
 from evoautodl.algorithms.fidelity_trust import Agreement, Bracket, ScheduleDecision
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
@@ -173,6 +172,7 @@ class AdaptiveFidelityEA(Algorithm):
 
     name = "adaptive_mf"
     multi_fidelity = True
+    manages_checkpoints = True
 
     def __init__(
         self,

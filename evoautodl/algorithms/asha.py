@@ -19,7 +19,9 @@ Rungs are the budgets ``b_0 < ... < b_R`` of the ladder. Pseudocode::
             else: parents by tournament among the population_size best
                   configs seen so far (ordered by highest rung reached, then
                   fitness at that rung); with probability crossover_prob
-                  condition-aware uniform crossover of two parents; mutation
+                  crossover of two parents (condition-aware uniform by
+                  default); mutation (operators as values: a user's
+                  crossover, mutation or selection plugs in here)
     tell(result): insert it in its rung (sorted by fitness, failed = +inf);
         update the individual's place in the ranking of configs seen so far
 
@@ -62,13 +64,8 @@ from typing import Any
 
 import numpy as np
 
+from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm
-from evoautodl.algorithms.dehb import require_ladder
-from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators.crossover import uniform_crossover
-from evoautodl.operators.mutation import mutate
-from evoautodl.operators.selection import tournament
 from evoautodl.records import Result, Trial, checkpoint_key
 from evoautodl.space import SearchSpace
 
@@ -85,33 +82,37 @@ class ASHAEvolution(Algorithm):
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is optimised).
-        max_budget: ignored (the ladder's maximum is used).
-        ladder: the budget ladder (required).
         population_size: how many of the best configs of the parent rung are parents.
-        tournament_size: entrants per tournament.
+        tournament_size: entrants per tournament of the built-in selection.
         random_fraction: probability that a new config is sampled uniformly.
         crossover_prob: probability that a child comes from crossover of two
             parents (then mutation) rather than mutation of one.
         n_initial: finished trials before breeding starts (random samples until then).
         min_parents: finished configs a rung needs to be the parent rung.
-        mutation_rate: per-gene mutation probability (None: 1 / number of genes).
-        mutation_sigma: Gaussian step (unit cube) of numeric genes.
+        mutation_rate: per-gene probability of the built-in mutation (None: 1 / number of genes).
+        mutation_sigma: Gaussian step (unit cube) of the built-in mutation.
         keep_checkpoints_per_rung: checkpoints of unpromoted configs kept per rung.
+        crossover: ``"uniform"`` (condition-aware), ``"one_point"``, ``"sbx"`` or a two-parent
+            operator (its first child is used); see :mod:`evoautodl.operators.values`.
+        crossover_params: keyword parameters of the crossover.
+        mutation: ``"gaussian"``, ``"polynomial"`` or a one-parent, one-child operator.
+        mutation_params: keyword parameters of the mutation.
+        selection: ``"tournament"``, ``"truncation"`` or a selection operator; it compares
+            the parents' positions in their rung (0 = best).
+        selection_params: keyword parameters of the selection.
+        **common: seed, n_objectives, max_budget (ignored: the ladder's), ladder (required).
     """
 
     name = "asha_ea"
     multi_fidelity = True
+    requires_ladder = True
+    asynchronous = True
+    manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 50,
         tournament_size: int = 3,
         random_fraction: float = 0.3,
@@ -121,18 +122,31 @@ class ASHAEvolution(Algorithm):
         mutation_rate: float | None = 0.3,
         mutation_sigma: float = 0.2,
         keep_checkpoints_per_rung: int = 10,
+        crossover: Any = "uniform",
+        crossover_params: dict[str, Any] | None = None,
+        mutation: Any = "gaussian",
+        mutation_params: dict[str, Any] | None = None,
+        selection: Any = "tournament",
+        selection_params: dict[str, Any] | None = None,
+        **common: Any,
     ):
-        ladder = require_ladder(self.name, ladder)
-        super().__init__(space, seed=seed, n_objectives=n_objectives, ladder=ladder)
-        for name, value in (("random_fraction", random_fraction), ("crossover_prob", crossover_prob),
-                            ("mutation_rate", 0.5 if mutation_rate is None else mutation_rate)):
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"asha_ea: {name} must lie in [0, 1], got {value}")
+        super().__init__(space, **common)
+        ladder = self.ladder
+        assert ladder is not None  # requires_ladder
+        random_fraction = opt.probability(self.name, "random_fraction", random_fraction)
+        crossover_prob = opt.probability(self.name, "crossover_prob", crossover_prob)
+        mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
         for name, ivalue in (("population_size", population_size), ("tournament_size", tournament_size),
                              ("n_initial", n_initial), ("min_parents", min_parents),
                              ("keep_checkpoints_per_rung", keep_checkpoints_per_rung)):
-            if int(ivalue) < 1:
-                raise ConfigError(f"asha_ea: {name} must be >= 1, got {ivalue}")
+            opt.at_least(self.name, name, ivalue, 1)
+        self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
+                                                  params=crossover_params)
+        self.mutation_op = self.resolve_operator(
+            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
+            builtin_settings={"rate": ("mutation_rate", mutation_rate, 0.3),
+                              "sigma": ("mutation_sigma", mutation_sigma, 0.2)})
+        self.selection_op = self.resolve_selection(selection, selection_params, tournament_size)
         self.budgets: tuple[float, ...] = ladder.budgets
         self.eta = float(ladder.eta)
         self.population_size = int(population_size)
@@ -148,7 +162,6 @@ class ASHAEvolution(Algorithm):
         self._rungs: list[list[_Entry]] = [[] for _ in range(n_rungs)]  # every result of a rung, sorted
         self._n_ok = [0] * n_rungs
         self._cands: list[list[_Cand]] = [[] for _ in range(n_rungs)]  # unpromoted, sorted
-        self._incumbent: tuple[float, str] | None = None
 
     # ------------------------------------------------------------------ ask
     def ask(self, n: int) -> list[Trial]:
@@ -183,14 +196,15 @@ class ASHAEvolution(Algorithm):
         if len(pool) < 2 or rng.random() < self.random_fraction:
             return self.make_trial(self.space.sample(rng), budget=self.budgets[0], operator="sample")
         positions = np.arange(len(pool), dtype=np.float64)  # the rung is sorted: position = quality
+        mut, select = self.mutation_op, self.selection_op
         if rng.random() < self.crossover_prob:
-            i, j = (int(x) for x in tournament(positions, 2, rng, size=self.tournament_size))
-            child = uniform_crossover(self.space, pool[i][3], pool[j][3], rng)[0]
-            parents, op = (pool[i][2], pool[j][2]), "crossover+mutate"
+            i, j = (int(x) for x in select.select(positions, 2, rng))
+            child = self.crossover_op.vary(self.space, (pool[i][3], pool[j][3]), rng)[0]
+            parents, op = (pool[i][2], pool[j][2]), f"{self.crossover_op.label}+{mut.label}"
         else:
-            i = int(tournament(positions, 1, rng, size=self.tournament_size)[0])
-            child, parents, op = pool[i][3], (pool[i][2],), "mutate"
-        child = mutate(self.space, child, rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
+            i = int(select.select(positions, 1, rng)[0])
+            child, parents, op = pool[i][3], (pool[i][2],), mut.label
+        child = mut.vary(self.space, (child,), rng)[0]
         return self.make_trial(child, budget=self.budgets[0], parent_ids=parents, operator=op)
 
     # ------------------------------------------------------------------ tell
@@ -205,8 +219,8 @@ class ASHAEvolution(Algorithm):
         insort(self._rungs[k], (f, t.trial_id, t.individual_id, t.genome))
         ok = math.isfinite(f)
         self._n_ok[k] += ok
-        if k == len(self.budgets) - 1:
-            self._keep_if_incumbent(f, t.checkpoint_key, ok and result.checkpoint is not None)
+        if k == self.top_rung:
+            self.keep_if_incumbent(result)
         elif not ok:
             self.discard_checkpoint(t.checkpoint_key)
         else:
@@ -225,14 +239,6 @@ class ASHAEvolution(Algorithm):
             out = cands[keep]
             self.discard_checkpoint(checkpoint_key(out[2], self.budgets[k]))
             cands[keep] = (*out[:4], False)
-
-    def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
-        if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
-            if self._incumbent is not None:
-                self.discard_checkpoint(self._incumbent[1])
-            self._incumbent = (f, key)
-        else:
-            self.discard_checkpoint(key)
 
     # ------------------------------------------------------------------ introspection
     def rung_sizes(self) -> list[int]:

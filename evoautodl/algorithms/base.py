@@ -1,10 +1,30 @@
 """The ask/tell algorithm protocol and the bookkeeping every algorithm shares.
 
-Writing one: subclass :class:`Algorithm`, implement ``ask(n)`` (build trials
-with ``make_trial``) and, to learn from results, the ``on_result(result)``
-hook; ``tell`` is the base class's (it keeps the pending trials and counts,
-and calls ``on_result`` only for the algorithm's own trials). Checkpoints the
-algorithm lets go of are handed back with ``discard_checkpoint(key)``.
+Writing one: subclass :class:`Algorithm`, take the common arguments through
+``**common`` and hand them to ``super().__init__(space, **common)``,
+implement ``ask(n)`` (build trials with ``make_trial``) and, to learn from
+results, the ``on_result(result)`` hook; ``tell`` is the base class's (it
+keeps the pending trials and counts, and calls ``on_result`` only for the
+algorithm's own trials)::
+
+    class OnePlusOne(Algorithm):
+        def __init__(self, space, *, sigma=0.2, **common):
+            super().__init__(space, **common)
+            ...
+        def ask(self, n): ...              # self.make_trial(genome, operator=...)
+        def on_result(self, result): ...   # result.objective is inf when it failed
+
+Checkpoints: an algorithm that resumes trials from checkpoints (or keeps its
+population's) sets ``manages_checkpoints = True`` and hands back every key it
+lets go of with ``discard_checkpoint(key)``; for any other algorithm the base
+class keeps only the incumbent's checkpoint (the best result at the maximum
+budget) and discards the rest, so disk use stays bounded without a line of
+code (a checkpoint ``on_result`` already handed back is left alone).
+Shared helpers: ``keep_if_incumbent``, ``member``, ``top_rung``, ``rung_of``,
+``resolve_operator`` (operators as values, checked when the algorithm is
+built); ``requires_ladder = True`` makes the constructor refuse to run
+without a fidelity ladder. ``evoautodl.testing.check_algorithm``
+checks the whole contract in one call.
 
 An algorithm never imports torch or mpi4py and does no file I/O. It must be a
 deterministic function of its seed and the sequence of ``ask``/``tell`` calls:
@@ -16,39 +36,86 @@ not change the state.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from evoautodl.algorithms import options as opt
+from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
+from evoautodl.operators.mutation import mutate
+from evoautodl.operators.resolve import resolve_operator
+from evoautodl.operators.selection import tournament
+from evoautodl.operators.values import Operator
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 
-__all__ = ["Algorithm", "Member"]
+__all__ = ["COMMON_ARGUMENTS", "Algorithm", "Member", "require_ladder"]
+
+#: the arguments every algorithm constructor takes (through ``**common``) besides its own options
+COMMON_ARGUMENTS = ("seed", "n_objectives", "max_budget", "ladder")
+
+
+def require_ladder(name: str, ladder: BudgetLadder | None) -> BudgetLadder:
+    """The ladder, or a ConfigError saying that algorithm ``name`` needs one."""
+    if ladder is None:
+        raise ConfigError(
+            f"algorithm {name!r} is multi-fidelity and needs a budget ladder: pass "
+            "ladder=BudgetLadder(min_budget, max_budget, eta) (in an experiment file: a [fidelity] table "
+            "with min_budget, max_budget and eta)"
+        )
+    if not isinstance(ladder, BudgetLadder):
+        raise ConfigError(f"algorithm {name!r}: ladder must be a BudgetLadder, got {type(ladder).__name__}")
+    return ladder
 
 
 class Algorithm(ABC):
-    """Base class: trial/individual ids, seeds, state_dict and checkpoint hygiene.
+    """Base class: trial/individual ids, seeds, state_dict, checkpoint hygiene and the incumbent.
 
-    Args:
+    Args (the common arguments, ``**common`` in subclasses):
         space: the search space.
         seed: root seed; trial seeds derive from (seed, trial_id).
         n_objectives: number of minimised objectives the workload reports.
         max_budget: budget (epochs) for algorithms without a ladder.
         ladder: the fidelity ladder (its max_budget overrides ``max_budget``).
+
+    Raises:
+        ConfigError: for a common argument of the wrong type or range, or a
+            missing ladder when ``requires_ladder`` is set, naming the algorithm.
     """
 
     #: short name used in configs and the CLI
     name: str = "algorithm"
-    #: does the algorithm need a fidelity ladder?
+    #: does the algorithm use the rungs of the fidelity ladder (budgets below the maximum)?
     multi_fidelity: bool = False
+    #: does the constructor refuse to run without a fidelity ladder?
+    requires_ladder: bool = False
+    #: does ``ask`` hand out a trial whenever a worker is free (no generation barrier)?
+    asynchronous: bool = False
+    #: does the algorithm discard checkpoints itself? (False: the base class keeps only the incumbent's)
+    manages_checkpoints: bool = False
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0,
                  ladder: BudgetLadder | None = None):
+        if not isinstance(space, SearchSpace):
+            raise ConfigError(f"{self.name}: space must be an evoautodl SearchSpace, got {type(space).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ConfigError(f"{self.name}: seed must be an integer >= 0, got {seed!r}")
+        if isinstance(n_objectives, bool) or not isinstance(n_objectives, int | np.integer) or n_objectives < 1:
+            raise ConfigError(f"{self.name}: n_objectives must be an integer >= 1, got {n_objectives!r}")
+        if isinstance(max_budget, bool) or not isinstance(max_budget, int | float) or not max_budget > 0:
+            raise ConfigError(f"{self.name}: max_budget must be a number > 0, got {max_budget!r}")
+        if self.requires_ladder or ladder is not None:
+            require_ladder(self.name, ladder)
+        if ladder is not None and max_budget not in (1.0, ladder.max_budget):
+            raise ConfigError(f"{self.name}: max_budget={max_budget!r} differs from the ladder's maximum "
+                              f"{ladder.max_budget!r} (the ladder's is used): give one of them")
         self.space = space
         self.seed = int(seed)
         self.n_objectives = int(n_objectives)
@@ -61,6 +128,7 @@ class Algorithm(ABC):
         self._next_individual_id = 0
         self._pending: dict[int, Trial] = {}
         self._discard: list[str] = []
+        self._incumbent: tuple[float, str] | None = None  # (fitness, checkpoint key) kept by keep_if_incumbent
 
     # ------------------------------------------------------------------ protocol
     @abstractmethod
@@ -88,7 +156,14 @@ class Algorithm(ABC):
         if not result.ok:
             self.n_failed += 1
         if trial is not None:
+            n_discarded = len(self._discard)
             self.on_result(result)
+            if not self.manages_checkpoints and _key_of(result) not in self._discard[n_discarded:]:
+                # checkpoint hygiene by default (unless on_result let this checkpoint go itself)
+                if result.trial.budget_epochs >= self.max_budget:
+                    self.keep_if_incumbent(result)
+                else:
+                    self.discard_checkpoint(_key_of(result))
 
     def on_result(self, result: Result) -> None:  # noqa: B027 (a hook: most algorithms override it)
         """React to a finished trial this algorithm asked (failed ones have ``result.objective == inf``)."""
@@ -135,7 +210,91 @@ class Algorithm(ABC):
         out, self._discard = self._discard, []
         return out
 
+    @property
+    def uses_ladder(self) -> bool:
+        """True when this instance's budgets come from the ladder's rungs (not only its maximum)."""
+        return self.multi_fidelity and self.ladder is not None
+
     # ------------------------------------------------------------------ helpers
+    def keep_if_incumbent(self, result: Result) -> bool:
+        """Keep ``result``'s checkpoint if it is the best so far (first objective), else discard it.
+
+        The previous incumbent's checkpoint is discarded when a better one
+        arrives, so exactly one checkpoint survives (the best model trained
+        to this budget). Call it for results at the maximum budget. Returns
+        True when ``result`` became the incumbent.
+        """
+        f = result.objective
+        if result.ok and result.checkpoint is not None and (self._incumbent is None or f < self._incumbent[0]):
+            if self._incumbent is not None:
+                self.discard_checkpoint(self._incumbent[1])
+            self._incumbent = (f, result.checkpoint)
+            return True
+        self.discard_checkpoint(_key_of(result))
+        return False
+
+    @property
+    def incumbent_checkpoint(self) -> str | None:
+        """Checkpoint key kept by :meth:`keep_if_incumbent` (None: none yet)."""
+        return None if self._incumbent is None else self._incumbent[1]
+
+    @property
+    def top_rung(self) -> int:
+        """Index of the ladder's last rung (the maximum budget); 0 without a ladder."""
+        return _n_rungs(self.ladder) - 1 if self.ladder is not None else 0
+
+    def rung_of(self, budget: float) -> int:
+        """Ladder rung of a budget (nearest); 0 without a ladder."""
+        return self.ladder.rung_of(budget) if self.ladder is not None else 0
+
+    def member(self, result: Result, n_objectives: int = 1) -> Member:
+        """The population record of a result (failed: +inf objectives), born now (``birth = n_told``)."""
+        return Member.from_result(result, n_objectives, birth=self.n_told)
+
+    def resolve_operator(self, value: Any, *, kind: str, option: str, arity: int | None = None,
+                         n_children: Sequence[int] | None = None, params: Any = None,
+                         builtin_settings: Mapping[str, tuple[str, Any, Any]] | None = None) -> Operator:
+        """An operator option as an :class:`~evoautodl.operators.Operator`, checked now.
+
+        Args:
+            value: a built-in name, a callable or ``"module:function"`` (see
+                :func:`evoautodl.operators.resolve_operator`).
+            kind, option, arity, n_children: what the option needs.
+            params: the option's parameter table (``<option>_params``), passed on every call.
+            builtin_settings: ``{param: (setting, value, default)}``: the algorithm's own
+                settings of the built-in operator (``{"sigma": ("mutation_sigma", 0.3, 0.1)}``);
+                a built-in operator gets them as parameters, a user's operator refuses any
+                that differs from its default (it would be silently ignored).
+
+        Raises:
+            ConfigError: naming this algorithm, the option and the operator.
+        """
+        table = opt.params_table(self.name, f"{option}_params", params)
+        op = resolve_operator(value, kind=kind, owner=self.name, option=option, arity=arity,
+                              n_children=n_children, params=table, space=self.space)
+        settings = dict(builtin_settings or {})
+        if op.builtin:
+            unused = _UNUSED_BY.get(op.params.get("float_op")) if op.fn is mutate else None
+            if unused in settings and settings[unused][1] != settings[unused][2]:
+                raise ConfigError(f"{self.name}: {settings[unused][0]} does not apply to the "
+                                  f"{op.params['float_op']} mutation (mutation={value!r})")
+            own = {p: v for p, (_, v, _) in settings.items()}
+            return dataclasses.replace(op, params={**own, **op.params})
+        opt.builtin_only(self.name, op, option, **{name: (v, d) for name, v, d in settings.values()})
+        return op
+
+    def resolve_selection(self, value: Any, params: Any, size: int, *, setting: str = "tournament_size",
+                          default: int = 3) -> Operator:
+        """The ``selection`` option: the built-in tournament gets ``size`` entrants; any other selection refuses
+        a ``setting`` (``tournament_size``) changed from its default, which only the tournament uses."""
+        op = self.resolve_operator(value, kind="selection", option="selection", params=params)
+        if op.builtin and op.fn is tournament:
+            return dataclasses.replace(op, params={"size": size, **op.params})
+        if size != default:
+            raise ConfigError(f"{self.name}: {setting} sets the built-in tournament, but selection is {op.label!r}; "
+                              "give its parameters in selection_params")
+        return op
+
     def new_individual_id(self) -> int:
         i = self._next_individual_id
         self._next_individual_id += 1
@@ -177,6 +336,21 @@ class Algorithm(ABC):
     def fitness_of(result: Result) -> float:
         """Scalar to minimise: first objective, +inf for failed trials."""
         return result.objective
+
+
+#: the parameter of the built-in mutation that each of its float steps ignores
+_UNUSED_BY = {"polynomial": "sigma", "gaussian": "eta"}
+
+
+@functools.lru_cache(maxsize=64)
+def _n_rungs(ladder: BudgetLadder) -> int:
+    """Rungs of a ladder (ladders are frozen: computed once per ladder, not on every ask)."""
+    return ladder.n_rungs
+
+
+def _key_of(result: Result) -> str:
+    """The checkpoint a result left (or the key its trial would have written)."""
+    return result.checkpoint if result.checkpoint is not None else result.trial.checkpoint_key
 
 
 @dataclass(frozen=True, slots=True)

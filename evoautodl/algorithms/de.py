@@ -12,6 +12,8 @@ Pseudocode (synchronous, the default)::
         for i = 1..NP: if f(u_i) <= f(x_i): x_i <- u_i            # one-to-one survivor selection
 
 r1, r2, r3 are distinct members other than i. Failed trials have f = +inf.
+``strategy`` may also be a user's operator: it gets ``(x_i, x_r1, x_r2, x_r3)``
+and returns the trial vector (see :mod:`evoautodl.operators.values`).
 
 Asynchronous variant (``asynchronous=True``): no barrier. Targets are taken in
 round-robin order; each ask builds u_i from the population as it is now, and
@@ -27,21 +29,54 @@ Optimization 11, 1997; N. Awad, N. Mallik & F. Hutter, "DEHB", IJCAI 2021
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators import de_current_to_best_1_bin, de_rand_1_bin
+from evoautodl.operators import Operator, de_current_to_best_1_bin, de_rand_1_bin
 from evoautodl.records import Result, Trial
 from evoautodl.space import SearchSpace
 
-__all__ = ["DifferentialEvolution"]
+__all__ = ["DifferentialEvolution", "de_strategy"]
 
-_STRATEGIES = ("rand/1/bin", "current-to-best/1/bin")
+#: built-in DE strategies; a user's strategy gets the parents (target, r1, r2, r3) as rand/1 does
+STRATEGIES = {"rand/1/bin": de_rand_1_bin, "current-to-best/1/bin": de_current_to_best_1_bin}
+
+
+def de_strategy(algo: Algorithm, strategy: Any, params: Any, mutation_factor: Any, crossover_rate: Any,
+                boundary: Any, defaults: tuple[float, float, str]) -> Operator:
+    """The trial-vector operator of a DE-based algorithm (DE, DEHB): a built-in strategy or a user's.
+
+    A built-in strategy gets F, CR and the boundary rule as parameters; a
+    user's four-parent operator gets ``strategy_params``, and F, CR or the
+    boundary changed from their defaults are refused (they would be ignored).
+    """
+    name = algo.name
+    if isinstance(strategy, str) and ":" not in strategy:
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"{name}: strategy must be one of {', '.join(map(repr, STRATEGIES))} or a "
+                              f"four-parent operator (a callable or 'module:function'), got {strategy!r}")
+        if isinstance(mutation_factor, bool) or not isinstance(mutation_factor, int | float) \
+                or not 0.0 < mutation_factor <= 2.0:
+            raise ConfigError(f"{name}: mutation_factor (F) must be in (0, 2], got {mutation_factor!r}")
+        cr = opt.probability(name, "crossover_rate (CR)", crossover_rate)
+        if params:
+            raise ConfigError(f"{name}: strategy_params are for a user's strategy; the built-in {strategy!r} takes "
+                              "mutation_factor, crossover_rate and boundary")
+        fn = STRATEGIES[strategy]
+        return Operator(fn, "crossover", 4, 1, "native", "de",
+                        {"F": float(mutation_factor), "CR": cr, "boundary": boundary}, builtin=True)
+    op = algo.resolve_operator(strategy, kind="crossover", option="strategy", arity=4, n_children=(1,),
+                               params=params)
+    for option, value, default in zip(("mutation_factor", "crossover_rate", "boundary"),
+                                      (mutation_factor, crossover_rate, boundary), defaults):
+        if value != default:
+            raise ConfigError(f"{name}: {option} sets the built-in strategies, but strategy is {op.label!r}; "
+                              "give its parameters in strategy_params")
+    return op
 
 
 class DifferentialEvolution(Algorithm):
@@ -49,50 +84,47 @@ class DifferentialEvolution(Algorithm):
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is minimised).
-        max_budget: budget of every trial (without a ladder).
-        ladder: fidelity ladder; every trial runs at its max_budget.
-        population_size: NP (>= 4 for rand/1, >= 3 for current-to-best/1).
-        mutation_factor: F, the scale of the difference vectors, in (0, 2].
-        crossover_rate: CR, the binomial crossover rate, in [0, 1].
-        strategy: ``"rand/1/bin"`` or ``"current-to-best/1/bin"``.
-        boundary: out-of-cube genes of the mutant: ``"clip"``, ``"reflect"`` or ``"random"``.
+        population_size: NP (>= 4 for rand/1, >= 3 for current-to-best/1 and a user's strategy).
+        mutation_factor: F, the scale of the difference vectors, in (0, 2] (built-in strategies).
+        crossover_rate: CR, the binomial crossover rate, in [0, 1] (built-in strategies).
+        strategy: ``"rand/1/bin"``, ``"current-to-best/1/bin"``, or a user's trial-vector
+            operator taking four parents ``(target, r1, r2, r3)`` and returning one child
+            (a callable or ``"module:function"``; see :mod:`evoautodl.operators.values`).
+        strategy_params: keyword parameters of a user's strategy.
+        boundary: out-of-cube genes of the mutant: ``"clip"``, ``"reflect"`` or ``"random"`` (built-in strategies).
         asynchronous: no generation barrier (see the module docstring).
+        **common: seed, n_objectives, max_budget, ladder (see :class:`Algorithm`); every
+            trial runs at the maximum budget.
     """
 
     name = "de"
+    manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         mutation_factor: float = 0.5,
         crossover_rate: float = 0.9,
-        strategy: Literal["rand/1/bin", "current-to-best/1/bin"] = "rand/1/bin",
+        strategy: Any = "rand/1/bin",
+        strategy_params: dict[str, Any] | None = None,
         boundary: Literal["clip", "reflect", "random"] = "clip",
         asynchronous: bool = False,
+        **common: Any,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
-        if strategy not in _STRATEGIES:
-            raise ConfigError(f"{self.name}: strategy must be one of {', '.join(_STRATEGIES)}, got {strategy!r}")
+        super().__init__(space, **common)
+        self.strategy_op = de_strategy(self, strategy, strategy_params, mutation_factor, crossover_rate,
+                                       boundary, defaults=(0.5, 0.9, "clip"))
         minimum = 4 if strategy == "rand/1/bin" else 3
-        if int(population_size) < minimum:
-            raise ConfigError(f"{self.name}: population_size must be >= {minimum} for strategy {strategy!r}, "
-                              f"got {population_size!r}")
-        if not 0.0 < mutation_factor <= 2.0:
-            raise ConfigError(f"{self.name}: mutation_factor (F) must be in (0, 2], got {mutation_factor!r}")
-        crossover_rate = opt.probability(self.name, "crossover_rate (CR)", crossover_rate)
+        if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < minimum:
+            raise ConfigError(f"{self.name}: population_size must be an integer >= {minimum} for strategy "
+                              f"{self.strategy_op.label!r}, got {population_size!r}")
         opt.one_of(self.name, "boundary", boundary, ("clip", "reflect", "random"))
         self.population_size = int(population_size)
         self.mutation_factor = float(mutation_factor)
         self.crossover_rate = float(crossover_rate)
-        self.strategy = strategy
+        self.strategy = strategy if isinstance(strategy, str) else self.strategy_op.label
         self.boundary = boundary
         self.asynchronous = bool(asynchronous)
         #: x_1..x_NP (None until a slot's first result arrives)
@@ -106,7 +138,7 @@ class DifferentialEvolution(Algorithm):
     # ------------------------------------------------------------------ ask
     def ask(self, n: int) -> list[Trial]:
         out: list[Trial] = []
-        rung = self.ladder.n_rungs - 1 if self.ladder is not None else 0
+        rung = self.top_rung
         while len(out) < n and (self.asynchronous or self._n_vectors < self.population_size):
             slot = self._n_vectors % self.population_size
             generation = self._n_vectors // self.population_size if self.asynchronous else self.generation
@@ -120,30 +152,31 @@ class DifferentialEvolution(Algorithm):
     def _trial_vector(self, slot: int) -> tuple[np.ndarray, tuple[int, ...], str]:
         target = self.population[slot]
         others = [i for i, m in enumerate(self.population) if m is not None and i != slot]
-        need = 3 if self.strategy == "rand/1/bin" else 2
+        current_to_best = self.strategy == "current-to-best/1/bin"
+        need = 2 if current_to_best else 3
         if target is None or len(others) < need:
             return self.space.sample(self.rng), (), "sample"
         picks = [self.population[int(i)] for i in self.rng.choice(others, size=need, replace=False)]
-        params = {"F": self.mutation_factor, "CR": self.crossover_rate, "boundary": self.boundary}
-        if self.strategy == "rand/1/bin":
-            r1, r2, r3 = picks
-            genome = de_rand_1_bin(self.space, target.genome, r1.genome, r2.genome, r3.genome, self.rng, **params)
-            parents = (target.individual_id, r1.individual_id, r2.individual_id, r3.individual_id)
-        else:
+        if current_to_best:
             members = [m for m in self.population if m is not None]
             best = min(members, key=lambda m: m.fitness)  # ties: the lowest slot
-            r1, r2 = picks
-            genome = de_current_to_best_1_bin(self.space, target.genome, best.genome, r1.genome, r2.genome,
-                                              self.rng, **params)
-            parents = (target.individual_id, best.individual_id, r1.individual_id, r2.individual_id)
-        return genome, parents, "de:" + self.strategy
+            picks = [best, *picks]
+        donors = [target, *picks]
+        genome = self.strategy_op.vary(self.space, [m.genome for m in donors], self.rng)[0]
+        parents = tuple(m.individual_id for m in donors)
+        return genome, parents, self._label
+
+    @property
+    def _label(self) -> str:
+        op = self.strategy_op
+        return "de:" + (self.strategy if op.builtin else op.label)
 
     # ------------------------------------------------------------------ tell
     def on_result(self, result: Result) -> None:
         slot = self._slot_of.pop(result.trial.trial_id, None)
         if slot is None:
             return
-        member = Member.from_result(result, birth=self.n_told)
+        member = self.member(result)
         if self.asynchronous:
             self._select(slot, member)
             return

@@ -53,20 +53,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from evoautodl.algorithms.base import Algorithm
+from evoautodl.algorithms.de import de_strategy
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators.crossover import de_current_to_best_1_bin, de_rand_1_bin
 from evoautodl.records import Result, Trial, checkpoint_key
 from evoautodl.space import SearchSpace
 
 __all__ = ["DEHB"]
-
-Strategy = Literal["rand/1/bin", "current-to-best/1/bin"]
 
 
 @dataclass(slots=True)
@@ -100,74 +97,62 @@ class _Bracket:
     results: list[tuple[float, int, int, np.ndarray, bool]] = field(default_factory=list)
 
 
-def require_ladder(name: str, ladder: BudgetLadder | None) -> BudgetLadder:
-    """The ladder, or a ConfigError saying that ``name`` needs one."""
-    if ladder is None:
-        raise ConfigError(
-            f"algorithm {name!r} is multi-fidelity and needs a budget ladder: pass "
-            "ladder=BudgetLadder(min_budget, max_budget, eta) (in an experiment file: a [fidelity] table "
-            "with min_budget, max_budget and eta)"
-        )
-    if not isinstance(ladder, BudgetLadder):
-        raise ConfigError(f"algorithm {name!r}: ladder must be a BudgetLadder, got {type(ladder).__name__}")
-    return ladder
-
-
 class DEHB(Algorithm):
     """Differential evolution on Hyperband brackets (see the module docstring).
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is optimised).
-        max_budget: ignored (the ladder's maximum is used).
-        ladder: the budget ladder (required).
-        mutation_factor: DE scale factor F.
-        crossover_rate: DE binomial crossover rate CR.
-        strategy: "rand/1/bin" (DEHB's default) or "current-to-best/1/bin".
+        mutation_factor: DE scale factor F (built-in strategies).
+        crossover_rate: DE binomial crossover rate CR (built-in strategies).
+        strategy: "rand/1/bin" (DEHB's default), "current-to-best/1/bin", or a user's
+            trial-vector operator taking ``(target, r1, r2, r3)`` and returning one child
+            (a callable or ``"module:function"``; see :mod:`evoautodl.operators.values`).
+        strategy_params: keyword parameters of a user's strategy.
         boundary: how DE treats genes leaving [0, 1]: "random" (resample, as
-            DEHB), "clip" or "reflect".
+            DEHB), "clip" or "reflect" (built-in strategies).
         max_open_brackets: brackets that may run at the same time (None: no
             limit; a free worker then always gets a trial).
+        **common: seed, n_objectives, max_budget (ignored: the ladder's), ladder (required).
     """
 
     name = "dehb"
     multi_fidelity = True
+    requires_ladder = True
+    asynchronous = True
+    manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         mutation_factor: float = 0.5,
         crossover_rate: float = 0.5,
-        strategy: Strategy = "rand/1/bin",
+        strategy: Any = "rand/1/bin",
+        strategy_params: dict[str, Any] | None = None,
         boundary: Literal["random", "clip", "reflect"] = "random",
         max_open_brackets: int | None = None,
+        **common: Any,
     ):
-        ladder = require_ladder(self.name, ladder)
-        super().__init__(space, seed=seed, n_objectives=n_objectives, ladder=ladder)
-        if strategy not in ("rand/1/bin", "current-to-best/1/bin"):
-            raise ConfigError(f"dehb: strategy must be 'rand/1/bin' or 'current-to-best/1/bin', got {strategy!r}")
+        super().__init__(space, **common)
+        ladder = self.ladder
+        assert ladder is not None  # requires_ladder
         if boundary not in ("random", "clip", "reflect"):
             raise ConfigError(f"dehb: boundary must be 'random', 'clip' or 'reflect', got {boundary!r}")
-        if not 0.0 < mutation_factor <= 2.0 or not 0.0 <= crossover_rate <= 1.0:
-            raise ConfigError(f"dehb: need 0 < mutation_factor <= 2 and 0 <= crossover_rate <= 1, got "
-                              f"{mutation_factor}, {crossover_rate}")
-        if max_open_brackets is not None and max_open_brackets < 1:
-            raise ConfigError(f"dehb: max_open_brackets must be >= 1 or None, got {max_open_brackets}")
+        self.strategy_op = de_strategy(self, strategy, strategy_params, mutation_factor, crossover_rate, boundary,
+                                       defaults=(0.5, 0.5, "random"))
+        if max_open_brackets is not None and (isinstance(max_open_brackets, bool)
+                                              or not isinstance(max_open_brackets, int) or max_open_brackets < 1):
+            raise ConfigError(f"dehb: max_open_brackets must be an integer >= 1 or None, got {max_open_brackets!r}")
         if ladder.n_rungs != ladder.s_max + 1:
             raise ConfigError(f"dehb: the ladder {ladder} rounds two rungs to the same budget; use a larger eta, "
                               "a larger max_budget or integer=False")
         self.budgets: tuple[float, ...] = ladder.budgets
         self.mutation_factor = float(mutation_factor)
         self.crossover_rate = float(crossover_rate)
-        self.strategy: Strategy = strategy
+        self.strategy = strategy if isinstance(strategy, str) else self.strategy_op.label
         self.boundary = boundary
         self.max_open_brackets = max_open_brackets
+        self.asynchronous = max_open_brackets is None  # a limit on open brackets can leave a worker idle
         s_max = ladder.s_max
         self._shapes: list[list[tuple[int, int]]] = []  # per s: [(n, rung index)]
         caps = [0] * len(self.budgets)
@@ -182,7 +167,6 @@ class DEHB(Algorithm):
         self._brackets: list[_Bracket] = []
         self._n_brackets = 0
         self._meta: dict[int, tuple[int, int]] = {}  # trial id -> (bracket index, target index or -1)
-        self._incumbent: tuple[float, str] | None = None
 
     # ------------------------------------------------------------------ ask
     def ask(self, n: int) -> list[Trial]:
@@ -235,17 +219,13 @@ class DEHB(Algorithm):
         target = pop[k]
         picks = self.rng.choice(len(pool), size=3, replace=False)
         r1, r2, r3 = (pool[int(i)] for i in picks)
-        if self.strategy == "rand/1/bin":
-            genome = de_rand_1_bin(self.space, target.genome, r1.genome, r2.genome, r3.genome, self.rng,
-                                   F=self.mutation_factor, CR=self.crossover_rate, boundary=self.boundary)
-            parents = (target.individual_id, r1.individual_id, r2.individual_id, r3.individual_id)
-        else:
-            best = min(pool, key=lambda m: m.fitness)
-            genome = de_current_to_best_1_bin(self.space, target.genome, best.genome, r1.genome, r2.genome,
-                                              self.rng, F=self.mutation_factor, CR=self.crossover_rate,
-                                              boundary=self.boundary)
-            parents = (target.individual_id, best.individual_id, r1.individual_id, r2.individual_id)
-        trial = self.make_trial(genome, budget=self.budgets[j], parent_ids=parents, operator="de",
+        donors = [target, r1, r2, r3]
+        if self.strategy == "current-to-best/1/bin":
+            donors = [target, min(pool, key=lambda m: m.fitness), r1, r2]
+        genome = self.strategy_op.vary(self.space, [m.genome for m in donors], self.rng)[0]
+        parents = tuple(m.individual_id for m in donors)
+        op = self.strategy_op.label
+        trial = self.make_trial(genome, budget=self.budgets[j], parent_ids=parents, operator=op,
                                 generation=br.index, rung=j)
         self._meta[trial.trial_id] = (br.index, k)
         return trial
@@ -264,8 +244,8 @@ class DEHB(Algorithm):
             self.discard_checkpoint(t.resume_from)  # the promoted trial consumed its lower checkpoint
         if math.isfinite(f):
             self._select(j, _Member(np.asarray(t.genome, dtype=np.float64), f, t.individual_id), target)
-        if j == len(self.budgets) - 1:
-            self._keep_if_incumbent(f, t.checkpoint_key, has_ckpt)
+        if j == self.top_rung:
+            self.keep_if_incumbent(result)
         br = next((b for b in self._brackets if b.index == b_index), None)
         if br is None:
             return
@@ -284,14 +264,6 @@ class DEHB(Algorithm):
             worst = max(range(len(pop)), key=lambda i: pop[i].fitness)
             if member.fitness < pop[worst].fitness:
                 pop[worst] = member
-
-    def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
-        if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
-            if self._incumbent is not None:
-                self.discard_checkpoint(self._incumbent[1])
-            self._incumbent = (f, key)
-        else:
-            self.discard_checkpoint(key)
 
     def _advance(self, br: _Bracket) -> None:
         """The current rung of ``br`` is complete: promote its top 1/eta or close the bracket."""

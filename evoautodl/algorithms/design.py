@@ -26,12 +26,12 @@ L. Zimmer, M. Lindauer, F. Hutter, "Auto-PyTorch Tabular", TPAMI 2021 (LCBench).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from evoautodl.algorithms.base import Algorithm
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
 from evoautodl.records import Result, Trial
 from evoautodl.space import SearchSpace
 
@@ -55,10 +55,10 @@ class SpaceFillingDesign(Algorithm):
     """
 
     name = "design"
+    manages_checkpoints = True  # on_result hands back every checkpoint: nothing is ever resumed
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0,
-                 ladder: BudgetLadder | None = None, n_configs: int = 128, method: str = "sobol"):
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
+    def __init__(self, space: SearchSpace, *, n_configs: int = 128, method: str = "sobol", **common: Any):
+        super().__init__(space, **common)
         if isinstance(n_configs, bool) or not isinstance(n_configs, int) or n_configs < 1:
             raise ConfigError(f"design: n_configs must be an integer >= 1, got {n_configs!r}")
         if method not in _METHODS:

@@ -5,9 +5,9 @@ Pseudocode::
     P <- mu random genomes, evaluated at budget(0)                 # generation 0
     for g = 1, 2, ...:
         O <- lambda children, in pairs:
-             a, b <- tournament(P, tournament_size)
-             with crossover_prob: a, b <- crossover(a, b)          # uniform / one_point / sbx
-             a, b <- mutate(a), mutate(b)                          # per-type, repaired
+             a, b <- selection(P)                                  # tournament (tournament_size)
+             with crossover_prob: a, b <- crossover(a, b)          # uniform / one_point / sbx / yours
+             a, b <- mutation(a), mutation(b)                      # per-type, repaired / yours
         if budget(g) > the budget P was measured at (plus / generational only):
              re-evaluate P at budget(g), continuing from each member's checkpoint
         evaluate O at budget(g)                                    # generation barrier
@@ -18,6 +18,13 @@ Pseudocode::
     budget(g) = budget of the last (generation, budget) entry of budget_schedule at or
                 before g; or ladder.budgets[min(g // generations_per_rung, last rung)];
                 or the maximum budget.
+
+Operators are values (``crossover=``, ``mutation=``, ``selection=``: a
+built-in name, a callable, ``"module:function"`` or a DEAP toolbox's
+registered operator; see :mod:`evoautodl.operators.values`); a crossover
+with one child yields one child per crossed pair. The log's ``operator``
+column names them: ``mutate`` / ``crossover+mutate`` for the built-ins,
+the function's name for a user's (``crossover+cauchy``).
 
 ``ask(n)`` hands out up to ``n`` trials of the current generation and nothing
 while the generation's last results are outstanding. Failed trials count as
@@ -41,14 +48,12 @@ import numpy as np
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm, Member
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators import mutate, one_point_crossover, sbx_crossover, tournament, truncation, uniform_crossover
+from evoautodl.operators import truncation
 from evoautodl.records import Result, Trial
 from evoautodl.space import SearchSpace
 
 __all__ = ["GeneticAlgorithm"]
 
-_CROSSOVERS = {"uniform": uniform_crossover, "one_point": one_point_crossover, "sbx": sbx_crossover}
 _REPLACEMENTS = ("plus", "comma", "generational")
 
 
@@ -86,61 +91,74 @@ def parse_budget_schedule(schedule: Sequence[Sequence[float]], min_budget: float
 
 
 class GeneticAlgorithm(Algorithm):
-    """Generational GA with tournament selection, crossover, per-type mutation and a budget schedule.
+    """Generational GA with selection, crossover, mutation (all operators as values) and a budget schedule.
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the GA minimises the first).
-        max_budget: budget of every trial without a ladder or schedule.
-        ladder: fidelity ladder (its max_budget overrides ``max_budget``).
         population_size: mu, the survivors per generation.
         offspring_size: lambda, children per generation (default mu for plus/comma,
             mu - elite_count for generational).
         replacement: ``"plus"`` (mu + lambda), ``"comma"`` (mu, lambda) or
             ``"generational"`` (children replace the population except ``elite_count`` elites).
         elite_count: elites kept by generational replacement.
-        crossover: ``"uniform"`` (condition-aware), ``"one_point"`` or ``"sbx"``.
+        crossover: ``"uniform"`` (condition-aware), ``"one_point"``, ``"sbx"``, or a
+            two-parent operator with one or two children (a callable, ``"module:function"``,
+            a DEAP toolbox's ``toolbox.mate``).
+        crossover_params: keyword parameters of the crossover.
         crossover_prob: probability that a pair of parents is crossed over.
-        mutation_rate: per-gene mutation probability (default 1 / active mutable genes).
-        mutation_sigma: std of the Gaussian step on numeric genes (unit-cube units).
-        tournament_size: parents are tournament winners among this many.
+        mutation: ``"gaussian"``, ``"polynomial"`` or a one-parent, one-child operator.
+        mutation_params: keyword parameters of the mutation.
+        mutation_rate: per-gene mutation probability of the built-in mutation (default 1 / active mutable genes).
+        mutation_sigma: std of the built-in Gaussian step on numeric genes (unit-cube units).
+        selection: ``"tournament"``, ``"truncation"`` or a selection operator
+            (``op(objectives, k, rng) -> indices``, or DEAP's ``selTournament`` style).
+        selection_params: keyword parameters of the selection.
+        tournament_size: size of the built-in tournament.
         budget_schedule: ``[(generation, budget_epochs), ...]`` raising the budget as generations pass.
         generations_per_rung: with a ladder: generation g uses rung ``min(g // generations_per_rung, last)``.
         reevaluate_on_budget_increase: re-evaluate the survivors (from their checkpoints) when the
             budget rises, so plus/generational replacement compares equal budgets.
+        **common: seed, n_objectives, max_budget, ladder (see :class:`Algorithm`).
     """
 
     name = "ga"
+    manages_checkpoints = True
+    #: entrants of the built-in tournament unless tournament_size says otherwise
+    default_tournament_size = 3
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         offspring_size: int | None = None,
         replacement: Literal["plus", "comma", "generational"] = "plus",
         elite_count: int = 1,
-        crossover: Literal["uniform", "one_point", "sbx"] = "uniform",
+        crossover: Any = "uniform",
+        crossover_params: dict[str, Any] | None = None,
         crossover_prob: float = 0.9,
+        mutation: Any = "gaussian",
+        mutation_params: dict[str, Any] | None = None,
         mutation_rate: float | None = None,
         mutation_sigma: float = 0.1,
+        selection: Any = "tournament",
+        selection_params: dict[str, Any] | None = None,
         tournament_size: int = 3,
         budget_schedule: Sequence[Sequence[float]] | None = None,
         generations_per_rung: int | None = None,
         reevaluate_on_budget_increase: bool = True,
+        **common: Any,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
+        super().__init__(space, **common)
+        ladder = self.ladder
         opt.one_of(self.name, "replacement", replacement, _REPLACEMENTS)
-        opt.one_of(self.name, "crossover", crossover, _CROSSOVERS)
         population_size = opt.at_least(self.name, "population_size", population_size, 2)
         mu = int(population_size)
         if replacement == "generational" and not 0 <= int(elite_count) < mu:
             raise ConfigError(f"{self.name}: elite_count must be in [0, population_size), got {elite_count!r}")
+        if replacement != "generational" and elite_count != 1:
+            raise ConfigError(f"{self.name}: elite_count applies to replacement='generational' only, "
+                              f"not to replacement={replacement!r}")
         if offspring_size is None:
             offspring_size = mu - int(elite_count) if replacement == "generational" else mu
         need = {"plus": 1, "comma": mu, "generational": mu - int(elite_count)}[replacement]
@@ -151,15 +169,22 @@ class GeneticAlgorithm(Algorithm):
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
         tournament_size = opt.at_least(self.name, "tournament_size", tournament_size, 1)
         if budget_schedule is not None and generations_per_rung is not None:
-            raise ConfigError("give budget_schedule or generations_per_rung, not both")
+            raise ConfigError(f"{self.name}: give budget_schedule or generations_per_rung, not both")
         if generations_per_rung is not None and (ladder is None or int(generations_per_rung) < 1):
-            raise ConfigError("generations_per_rung needs a fidelity ladder and must be >= 1, "
+            raise ConfigError(f"{self.name}: generations_per_rung needs a fidelity ladder and must be >= 1, "
                               f"got {generations_per_rung!r}")
+        self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
+                                                  n_children=(1, 2), params=crossover_params)
+        self.mutation_op = self.resolve_operator(
+            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
+            builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
+                              "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
+        self.selection_op = self.resolve_selection(selection, selection_params, tournament_size,
+                                                   default=self.default_tournament_size)
         self.population_size = mu
         self.offspring_size = int(offspring_size)
         self.replacement = replacement
         self.elite_count = int(elite_count)
-        self.crossover = crossover
         self.crossover_prob = float(crossover_prob)
         self.mutation_rate = mutation_rate
         self.mutation_sigma = float(mutation_sigma)
@@ -169,13 +194,21 @@ class GeneticAlgorithm(Algorithm):
                                 else parse_budget_schedule(budget_schedule, min_budget, self.max_budget))
         self.generations_per_rung = None if generations_per_rung is None else int(generations_per_rung)
         self.reevaluate_on_budget_increase = bool(reevaluate_on_budget_increase)
-        self._crossover_params: dict[str, Any] = {}
-        self._mutation_params: dict[str, Any] = {"sigma": self.mutation_sigma}
+        if not self.reevaluate_on_budget_increase and (replacement == "comma" or (
+                self.budget_schedule is None and self.generations_per_rung is None)):
+            raise ConfigError(f"{self.name}: reevaluate_on_budget_increase=false has no effect here (it applies when "
+                              "budget_schedule or generations_per_rung raises the budget, with plus or generational "
+                              "replacement)")
         self.generation = 0
         self.population: list[Member] = []
         self._offspring: list[Member] = []  # results of this generation's children
         self._reevaluated: dict[int, Member] = {}  # individual_id -> result at the new budget
         self._queue: list[_Planned] = [_Planned(tuple(self.space.sample(self.rng)), "sample") for _ in range(mu)]
+
+    @property
+    def uses_ladder(self) -> bool:
+        """True when generations climb the ladder's rungs (``generations_per_rung``)."""
+        return self.generations_per_rung is not None
 
     # ------------------------------------------------------------------ budgets
     def budget_of_generation(self, generation: int) -> float:
@@ -192,7 +225,7 @@ class GeneticAlgorithm(Algorithm):
         return self.max_budget
 
     def _rung(self, budget: float) -> int:
-        return self.ladder.rung_of(budget) if self.ladder is not None else 0
+        return self.rung_of(budget)
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self, n: int) -> list[Trial]:
@@ -243,11 +276,15 @@ class GeneticAlgorithm(Algorithm):
         return _best(parents, self.elite_count) + _best(children, mu - self.elite_count)
 
     def _member(self, result: Result) -> Member:
-        return Member.from_result(result, 1, birth=self.n_told)
+        return self.member(result)
+
+    def _selection_objectives(self) -> np.ndarray:
+        """What parent selection compares: the fitness of each member (minimised)."""
+        return np.array([m.fitness for m in self.population])
 
     def _parents(self, k: int) -> np.ndarray:
-        """Indices into the population of ``k`` parents (tournament on the fitness)."""
-        return tournament(np.array([m.fitness for m in self.population]), k, self.rng, size=self.tournament_size)
+        """Indices into the population of ``k`` parents (the selection operator)."""
+        return self.selection_op.select(self._selection_objectives(), k, self.rng)
 
     def _plan_reevaluations(self) -> list[_Planned]:
         if self.replacement == "comma" or not self.reevaluate_on_budget_increase:
@@ -257,22 +294,26 @@ class GeneticAlgorithm(Algorithm):
                 for m in self.population if m.budget_epochs < budget]
 
     def _breed(self) -> list[_Planned]:
-        cross = _CROSSOVERS[self.crossover]
+        cx, mut, space, rng = self.crossover_op, self.mutation_op, self.space, self.rng
+        crossed = f"{cx.label}+{mut.label}"
         out: list[_Planned] = []
-        # all tournaments of the generation at once: selection keys (for NSGA-II:
+        # all selections of the generation at once: selection keys (for NSGA-II:
         # non-dominated ranks and crowding) are computed once, not per child
-        chosen = self._parents(2 * ((self.offspring_size + 1) // 2)).reshape(-1, 2)
+        n_pairs = -(-self.offspring_size // cx.n_children)
+        chosen = self._parents(2 * n_pairs).reshape(-1, 2)
         for i, j in chosen:
+            if len(out) >= self.offspring_size:
+                break
             a, b = self.population[int(i)], self.population[int(j)]
-            if self.rng.random() < self.crossover_prob:
-                pair: Sequence[Any] = cross(self.space, a.genome, b.genome, self.rng, **self._crossover_params)
-                ids = [(a.individual_id, b.individual_id)] * 2
-                op = "crossover+mutate"
+            if rng.random() < self.crossover_prob:
+                pair: Sequence[Any] = cx.vary(space, (a.genome, b.genome), rng)
+                ids = [(a.individual_id, b.individual_id)] * len(pair)
+                op = crossed
             else:
-                pair, ids, op = (a.genome, b.genome), [(a.individual_id,), (b.individual_id,)], "mutate"
+                pair, ids, op = (a.genome, b.genome), [(a.individual_id,), (b.individual_id,)], mut.label
             for genome, parent_ids in zip(pair, ids):
                 if len(out) < self.offspring_size:
-                    child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, **self._mutation_params)
+                    child = mut.vary(space, (genome,), rng)[0]
                     out.append(_Planned(tuple(float(x) for x in child), op, parent_ids))
         return out
 

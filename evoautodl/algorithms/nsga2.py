@@ -15,8 +15,9 @@ Pseudocode (Deb et al. 2002)::
 
 Objectives are the workload's first ``n_objectives`` values (e.g. validation
 error and parameter count); a failed trial has every objective +inf and so
-lands in the last front. The selection and crowding come from
-:mod:`evoautodl.operators.selection` (``tournament``, ``nsga2_select``).
+lands in the last front. The non-dominated sort, crowding and environmental
+selection come from :mod:`evoautodl.operators.pareto`; crossover, mutation
+and parent selection are operator values as in the GA.
 
 Reference: K. Deb, A. Pratap, S. Agarwal & T. Meyarivan, "A fast and elitist
 multiobjective genetic algorithm: NSGA-II", IEEE Trans. Evolutionary
@@ -25,16 +26,16 @@ Computation 6(2), 2002.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
 from evoautodl.algorithms.base import Member
 from evoautodl.algorithms.ga import GeneticAlgorithm
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators import nsga2_select, pareto_ranks, tournament
+from evoautodl.operators import nsga2_select, pareto_ranks
 from evoautodl.records import Result
 from evoautodl.space import SearchSpace
 
@@ -48,59 +49,80 @@ class NSGA2(GeneticAlgorithm):
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: number of minimised objectives the workload reports (default 2).
-        max_budget: budget of every trial (without a ladder).
-        ladder: fidelity ladder; every trial runs at its max_budget.
         population_size: mu.
         offspring_size: lambda (default mu).
-        crossover: ``"sbx"`` (Deb's choice), ``"uniform"`` (condition-aware) or ``"one_point"``.
+        crossover: ``"sbx"`` (Deb's choice), ``"uniform"`` (condition-aware), ``"one_point"``
+            or a two-parent operator (see :class:`~evoautodl.algorithms.ga.GeneticAlgorithm`).
+        crossover_params: keyword parameters of the crossover.
         crossover_prob: probability that a pair of parents is crossed over.
-        crossover_eta: SBX distribution index (larger: children closer to the parents).
-        mutation_rate: per-gene mutation probability (default 1 / active mutable genes).
-        mutation_eta: polynomial mutation distribution index.
+        crossover_eta: SBX distribution index of the built-in SBX (larger: children closer to the parents).
+        mutation: ``"polynomial"`` (Deb's choice), ``"gaussian"`` or a one-parent operator.
+        mutation_params: keyword parameters of the mutation.
+        mutation_rate: per-gene mutation probability of the built-in mutation (default 1 / active mutable genes).
+        mutation_eta: distribution index of the built-in polynomial mutation.
+        selection: parent selection, ``"tournament"`` (binary, on the crowded comparison) or a
+            selection operator given the (n, n_objectives) objectives.
+        selection_params: keyword parameters of the selection.
+        n_objectives: minimised objectives the workload reports (default 2).
+        **common: seed, max_budget, ladder (see :class:`Algorithm`).
     """
 
     name = "nsga2"
+    default_tournament_size = 2  # binary tournaments
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 2,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         offspring_size: int | None = None,
-        crossover: Literal["sbx", "uniform", "one_point"] = "sbx",
+        crossover: Any = "sbx",
+        crossover_params: dict[str, Any] | None = None,
         crossover_prob: float = 0.9,
         crossover_eta: float = 15.0,
+        mutation: Any = "polynomial",
+        mutation_params: dict[str, Any] | None = None,
         mutation_rate: float | None = None,
         mutation_eta: float = 20.0,
+        selection: Any = "tournament",
+        selection_params: dict[str, Any] | None = None,
+        n_objectives: int = 2,
+        **common: Any,
     ):
-        if int(n_objectives) < 1:
-            raise ConfigError(f"nsga2: n_objectives must be >= 1, got {n_objectives!r}")
-        if int(n_objectives) == 1:
+        if isinstance(n_objectives, int) and n_objectives == 1:
             logger.warning("nsga2 with a single objective: non-dominated sorting reduces to ranking")
-        if not crossover_eta > 0 or not mutation_eta > 0:
-            raise ConfigError(f"nsga2: crossover_eta and mutation_eta must be > 0, "
-                              f"got {crossover_eta!r}, {mutation_eta!r}")
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder,
-                         population_size=population_size, offspring_size=offspring_size, replacement="plus",
-                         crossover=crossover, crossover_prob=crossover_prob, mutation_rate=mutation_rate,
-                         tournament_size=2)
+        for option, value in (("crossover_eta", crossover_eta), ("mutation_eta", mutation_eta)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"nsga2: {option} must be > 0, got {value!r}")
+        cx_params = dict(crossover_params or {})
+        if crossover == "sbx":
+            cx_params = {"eta": float(crossover_eta), **cx_params}
+        elif crossover_eta != 15.0:
+            raise ConfigError(f"nsga2: crossover_eta sets the built-in 'sbx' crossover, but crossover is "
+                              f"{crossover!r}; give its parameters in crossover_params")
+        super().__init__(space, population_size=population_size, offspring_size=offspring_size, replacement="plus",
+                         crossover=crossover, crossover_params=cx_params, crossover_prob=crossover_prob,
+                         mutation=mutation, mutation_params=mutation_params, mutation_rate=mutation_rate,
+                         selection=selection, selection_params=selection_params, tournament_size=2,
+                         n_objectives=n_objectives, **common)
         self.crossover_eta = float(crossover_eta)
         self.mutation_eta = float(mutation_eta)
-        self._crossover_params = {"eta": self.crossover_eta} if crossover == "sbx" else {}
-        self._mutation_params = {"float_op": "polynomial", "eta": self.mutation_eta}
+        if self.mutation_op.builtin:
+            if self.mutation_op.params.get("float_op") != "polynomial" and mutation_eta != 20.0:
+                raise ConfigError(f"nsga2: mutation_eta does not apply to the "
+                                  f"{self.mutation_op.params.get('float_op')} mutation (mutation={mutation!r})")
+            self.mutation_op = dataclasses.replace(self.mutation_op,
+                                                   params={**self.mutation_op.params, "eta": self.mutation_eta})
+        elif mutation_eta != 20.0:
+            raise ConfigError(f"nsga2: mutation_eta sets the built-in mutation, but mutation is "
+                              f"{self.mutation_op.label!r}; give its parameters in mutation_params")
 
     def _member(self, result: Result) -> Member:
-        return Member.from_result(result, self.n_objectives, birth=self.n_told)
+        return self.member(result, self.n_objectives)
 
-    def _parents(self, k: int) -> np.ndarray:
-        """Binary tournaments on the crowded comparison (rank, then crowding distance)."""
-        return tournament(_objectives(self.population), k, self.rng, size=2)
+    def _selection_objectives(self) -> np.ndarray:
+        """All objectives: the built-in tournament compares by rank, then crowding distance."""
+        return _objectives(self.population)
 
     def _survivors(self, parents: list[Member], children: list[Member]) -> list[Member]:
         pool = parents + children

@@ -47,13 +47,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators.mutation import mutate
 from evoautodl.operators.selection import truncation
 from evoautodl.records import Result, Trial
 from evoautodl.space import SearchSpace
@@ -91,54 +91,62 @@ class PBT(Algorithm):
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is optimised).
-        max_budget: total epochs of a member when no ladder is given.
-        ladder: budget ladder; its max_budget is the members' total and its
-            min_budget the default step.
         population_size: members P.
         step_epochs: epochs per step (default: the ladder's min_budget;
             required without a ladder).
         truncation_fraction: bottom / top fraction for exploit (0 < q <= 0.5).
-        mutation_sigma: Gaussian step (unit cube) of explore's mutation.
-        mutation_rate: per-gene mutation probability of explore (None: 1/dim).
+        mutation_sigma: Gaussian step (unit cube) of the built-in explore mutation.
+        mutation_rate: per-gene probability of the built-in explore mutation (None: 1/dim).
         explore_hyperparameters: the hyperparameters explore may change (None: all).
             Architecture hyperparameters must stay fixed for an exploited
             checkpoint to load into the new config's model; the experiment
             builder passes a torch workload's ``pbt_hyperparameters`` here.
+        mutation: explore's operator: ``"gaussian"``, ``"polynomial"`` or a one-parent,
+            one-child operator (see :mod:`evoautodl.operators.values`); its name is
+            added to the log's operator column (``exploit+cauchy``).
+        mutation_params: keyword parameters of the mutation.
+        **common: seed, n_objectives, max_budget (a member's total epochs without a
+            ladder), ladder (its max_budget is the members' total, its min_budget the
+            default step).
     """
 
     name = "pbt"
     multi_fidelity = True
+    asynchronous = False
+    manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         step_epochs: float | None = None,
         truncation_fraction: float = 0.25,
         mutation_sigma: float = 0.15,
         mutation_rate: float | None = 0.5,
         explore_hyperparameters: Sequence[str] | None = None,
+        mutation: Any = "gaussian",
+        mutation_params: dict[str, Any] | None = None,
+        **common: Any,
     ):
-        if ladder is not None:
-            max_budget = ladder.max_budget
-            step_epochs = ladder.min_budget if step_epochs is None else step_epochs
+        super().__init__(space, **common)
+        if self.ladder is not None:
+            step_epochs = self.ladder.min_budget if step_epochs is None else step_epochs
         if step_epochs is None:
             raise ConfigError("pbt needs step_epochs or a budget ladder (its min_budget is the default step): "
                               "pass ladder=BudgetLadder(min_budget, max_budget, eta) or step_epochs=...")
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
-        if not 0 < float(step_epochs) <= self.max_budget:
-            raise ConfigError(f"pbt: step_epochs must lie in (0, max_budget={self.max_budget}], got {step_epochs}")
-        if int(population_size) < 2:
-            raise ConfigError(f"pbt: population_size must be >= 2, got {population_size}")
-        if not 0.0 < truncation_fraction <= 0.5:
-            raise ConfigError(f"pbt: truncation_fraction must lie in (0, 0.5], got {truncation_fraction}")
+        if isinstance(step_epochs, bool) or not isinstance(step_epochs, int | float) \
+                or not 0 < float(step_epochs) <= self.max_budget:
+            raise ConfigError(f"pbt: step_epochs must lie in (0, max_budget={self.max_budget}], got {step_epochs!r}")
+        population_size = opt.at_least(self.name, "population_size", population_size, 2)
+        if isinstance(truncation_fraction, bool) or not isinstance(truncation_fraction, int | float) \
+                or not 0.0 < truncation_fraction <= 0.5:
+            raise ConfigError(f"pbt: truncation_fraction must lie in (0, 0.5], got {truncation_fraction!r}")
+        mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
+        self.mutation_op = self.resolve_operator(
+            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
+            builtin_settings={"rate": ("mutation_rate", mutation_rate, 0.5),
+                              "sigma": ("mutation_sigma", mutation_sigma, 0.15)})
         self.population_size = int(population_size)
         self.step_epochs = float(step_epochs)
         self.truncation_fraction = float(truncation_fraction)
@@ -171,8 +179,11 @@ class PBT(Algorithm):
                 step = self._ready.pop(0)
             else:
                 break
+            label = step.operator
+            if not self.mutation_op.builtin and label in ("exploit", "explore"):
+                label = f"{label}+{self.mutation_op.label}"
             trial = self.make_trial(step.genome, budget=step.budget, individual_id=step.individual_id,
-                                    parent_ids=step.parent_ids, operator=step.operator,
+                                    parent_ids=step.parent_ids, operator=label,
                                     resume_from=step.resume_from, generation=step.member)
             self._meta[trial.trial_id] = step.member
             out.append(trial)
@@ -238,8 +249,11 @@ class PBT(Algorithm):
         mem = self._members[d]
         return mem.checkpoint is not None and math.isfinite(mem.fitness) and mem.epochs < self.max_budget
 
+    def _mutate(self, genome: Sequence[float]) -> np.ndarray:
+        return self.mutation_op.vary(self.space, (genome,), self.rng)[0]
+
     def _explore(self, genome: tuple[float, ...]) -> tuple[float, ...]:
-        child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
+        child = self._mutate(genome)
         if not self._frozen:
             return tuple(child)
         for _ in range(8):  # keep the architecture: only explore_hyperparameters may change
@@ -247,7 +261,7 @@ class PBT(Algorithm):
             child = self.space.repair(child, self.rng)
             if tuple(child) != tuple(genome):
                 break
-            child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
+            child = self._mutate(genome)
         return tuple(child)
 
     # ------------------------------------------------------------------ checkpoint references

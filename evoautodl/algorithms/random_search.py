@@ -21,6 +21,7 @@ class RandomSearch(Algorithm):
     """Uniform random sampling at the maximum budget."""
 
     name = "random"
+    asynchronous = True
 
     def ask(self, n: int) -> list[Trial]:
         return [

@@ -6,8 +6,8 @@ Pseudocode (Real et al. 2019, Algorithm 1, one child per free worker)::
     ask():  if fewer than P random genomes were asked, or population is empty:
                 return a random genome
             sample <- S members drawn uniformly, with replacement, from population
-            parent <- the best member of sample     # lowest objective
-            return mutate(parent)                   # per-type, repaired; at least one gene changes
+            parent <- the best member of sample     # lowest objective; ties: the older member
+            return mutation(parent)                 # per-type, repaired; at least one gene changes
     tell(child, f(child)):
             push child on the right of population   # failed trials enter with f = +inf
             if |population| > P: pop the oldest member on the left (aging)
@@ -23,11 +23,10 @@ for Image Classifier Architecture Search", AAAI 2019.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm, Member
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators import mutate
 from evoautodl.records import Result, Trial
 from evoautodl.space import SearchSpace
 
@@ -35,41 +34,55 @@ __all__ = ["RegularizedEvolution"]
 
 
 class RegularizedEvolution(Algorithm):
-    """Aging evolution: sample S, mutate the best of the sample, remove the oldest.
+    """Aging evolution: select from S random members, mutate the winner, remove the oldest.
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is minimised).
-        max_budget: budget of every trial (without a ladder).
-        ladder: fidelity ladder; every trial runs at its max_budget.
         population_size: P, the length of the population queue (and of the random start).
-        sample_size: S, members compared to choose a parent (1 <= S).
-        mutation_rate: per-gene mutation probability (default 1 / active mutable genes,
-            with at least one gene changed, close to the paper's one-edit mutation).
-        mutation_sigma: std of the Gaussian step on numeric genes (unit-cube units).
+        sample_size: S, members compared to choose a parent (1 <= S): the size of the
+            built-in tournament.
+        mutation: ``"gaussian"``, ``"polynomial"`` or a one-parent, one-child operator
+            (see :mod:`evoautodl.operators.values`).
+        mutation_params: keyword parameters of the mutation.
+        mutation_rate: per-gene mutation probability of the built-in mutation (default
+            1 / active mutable genes, with at least one gene changed, close to the paper's
+            one-edit mutation).
+        mutation_sigma: std of the built-in Gaussian step on numeric genes (unit-cube units).
+        selection: ``"tournament"`` (the paper's: best of S uniform draws with replacement,
+            ties to the older member) or a selection operator choosing one parent.
+        selection_params: keyword parameters of the selection.
+        **common: seed, n_objectives, max_budget, ladder (see :class:`Algorithm`); every
+            trial runs at the maximum budget.
     """
 
     name = "regularized"
     asynchronous = True
+    manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         sample_size: int = 5,
+        mutation: Any = "gaussian",
+        mutation_params: dict[str, Any] | None = None,
         mutation_rate: float | None = None,
         mutation_sigma: float = 0.1,
+        selection: Any = "tournament",
+        selection_params: dict[str, Any] | None = None,
+        **common: Any,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
+        super().__init__(space, **common)
         population_size = opt.at_least(self.name, "population_size", population_size, 1)
         sample_size = opt.at_least(self.name, "sample_size", sample_size, 1)
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
+        self.mutation_op = self.resolve_operator(
+            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
+            builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
+                              "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
+        self.selection_op = self.resolve_selection(selection, selection_params, sample_size, setting="sample_size",
+                                                   default=5)
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
         self.mutation_rate = mutation_rate
@@ -80,21 +93,21 @@ class RegularizedEvolution(Algorithm):
 
     def ask(self, n: int) -> list[Trial]:
         out: list[Trial] = []
-        rung = self.ladder.n_rungs - 1 if self.ladder is not None else 0
+        rung = self.top_rung
+        mut = self.mutation_op
         for _ in range(max(0, n)):
             if self.n_sampled < self.population_size or not self.population:
                 self.n_sampled += 1
                 out.append(self.make_trial(self.space.sample(self.rng), operator="sample", rung=rung))
                 continue
-            picks = self.rng.integers(0, len(self.population), size=self.sample_size)
-            # best of the sample; ties go to the earliest draw
-            parent = min((self.population[int(i)] for i in picks), key=lambda m: m.fitness)
-            child = mutate(self.space, parent.genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
-            out.append(self.make_trial(child, parent_ids=(parent.individual_id,), operator="mutate", rung=rung))
+            fitness = [m.objectives[0] for m in self.population]
+            parent = self.population[int(self.selection_op.select(fitness, 1, self.rng)[0])]
+            child = mut.vary(self.space, (parent.genome,), self.rng)[0]
+            out.append(self.make_trial(child, parent_ids=(parent.individual_id,), operator=mut.label, rung=rung))
         return out
 
     def on_result(self, result: Result) -> None:
-        self.population.append(Member.from_result(result, birth=self.n_told))
+        self.population.append(self.member(result))
         while len(self.population) > self.population_size:
             oldest = self.population.popleft()
             self.discard_checkpoint(oldest.checkpoint)

@@ -5,9 +5,9 @@ Pseudocode::
     P <- {}                                        # the current population, at most P_max members
     ask():  if fewer than P_max random genomes were asked, or P is empty:
                 return a random genome
-            a, b <- tournament(P, tournament_size)
+            a, b <- selection(P)                   # tournament (tournament_size)
             with crossover_prob: child <- crossover(a, b) (first child) else child <- a
-            return mutate(child)                   # per-type, repaired
+            return mutation(child)                 # per-type, repaired (operators as values)
     tell(x, f(x)):                                 # whenever any worker finishes
             P <- P + {x}                           # failed trials enter with f = +inf
             if |P| > P_max: remove the worst (removal = "worst", ties: the oldest)
@@ -24,6 +24,7 @@ evolutionary algorithms", FOGA 2015.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -31,63 +32,70 @@ import numpy as np
 
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.base import Algorithm, Member
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators import mutate, one_point_crossover, sbx_crossover, tournament, uniform_crossover
 from evoautodl.records import Result, Trial
 from evoautodl.space import SearchSpace
 
 __all__ = ["SteadyStateEA"]
-
-_CROSSOVERS = {"uniform": uniform_crossover, "one_point": one_point_crossover, "sbx": sbx_crossover}
-
 
 class SteadyStateEA(Algorithm):
     """Asynchronous steady-state EA: one child per free worker, insert-and-remove on every result.
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is minimised).
-        max_budget: budget of every trial (without a ladder).
-        ladder: fidelity ladder; every trial runs at its max_budget.
         population_size: P, the population size (and the number of initial random genomes).
-        tournament_size: parents are tournament winners among this many members.
-        crossover: ``"uniform"`` (condition-aware), ``"one_point"`` or ``"sbx"``.
+        tournament_size: size of the built-in tournament selection.
+        crossover: ``"uniform"`` (condition-aware), ``"one_point"``, ``"sbx"`` or a two-parent
+            operator (its first child is used); see :mod:`evoautodl.operators.values`.
+        crossover_params: keyword parameters of the crossover.
         crossover_prob: probability that a child comes from crossover before mutation.
-        mutation_rate: per-gene mutation probability (default 1 / active mutable genes).
-        mutation_sigma: std of the Gaussian step on numeric genes (unit-cube units).
+        mutation: ``"gaussian"``, ``"polynomial"`` or a one-parent, one-child operator.
+        mutation_params: keyword parameters of the mutation.
+        mutation_rate: per-gene mutation probability of the built-in mutation (default 1 / active mutable genes).
+        mutation_sigma: std of the built-in Gaussian step on numeric genes (unit-cube units).
+        selection: ``"tournament"``, ``"truncation"`` or a selection operator (two parents per child).
+        selection_params: keyword parameters of the selection.
         removal: which member leaves when the population overflows: ``"worst"`` or ``"oldest"``.
+        **common: seed, n_objectives, max_budget, ladder (see :class:`Algorithm`); every
+            trial runs at the maximum budget.
     """
 
     name = "steady_state"
     asynchronous = True
+    manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         tournament_size: int = 3,
-        crossover: Literal["uniform", "one_point", "sbx"] = "uniform",
+        crossover: Any = "uniform",
+        crossover_params: dict[str, Any] | None = None,
         crossover_prob: float = 0.5,
+        mutation: Any = "gaussian",
+        mutation_params: dict[str, Any] | None = None,
         mutation_rate: float | None = None,
         mutation_sigma: float = 0.1,
+        selection: Any = "tournament",
+        selection_params: dict[str, Any] | None = None,
         removal: Literal["worst", "oldest"] = "worst",
+        **common: Any,
     ):
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget, ladder=ladder)
+        super().__init__(space, **common)
         population_size = opt.at_least(self.name, "population_size", population_size, 2)
         tournament_size = opt.at_least(self.name, "tournament_size", tournament_size, 1)
-        opt.one_of(self.name, "crossover", crossover, _CROSSOVERS)
         crossover_prob = opt.probability(self.name, "crossover_prob", crossover_prob)
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
         opt.one_of(self.name, "removal", removal, ("worst", "oldest"))
+        self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
+                                                  params=crossover_params)
+        self.mutation_op = self.resolve_operator(
+            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
+            builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
+                              "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
+        self.selection_op = self.resolve_selection(selection, selection_params, tournament_size)
         self.population_size = int(population_size)
         self.tournament_size = int(tournament_size)
-        self.crossover = crossover
         self.crossover_prob = float(crossover_prob)
         self.mutation_rate = mutation_rate
         self.mutation_sigma = float(mutation_sigma)
@@ -98,7 +106,7 @@ class SteadyStateEA(Algorithm):
 
     def ask(self, n: int) -> list[Trial]:
         out: list[Trial] = []
-        rung = self.ladder.n_rungs - 1 if self.ladder is not None else 0
+        rung = self.top_rung
         for _ in range(max(0, n)):
             if self.n_sampled < self.population_size or not self.population:
                 self.n_sampled += 1
@@ -109,25 +117,26 @@ class SteadyStateEA(Algorithm):
         return out
 
     def _breed(self) -> tuple[np.ndarray, tuple[int, ...], str]:
-        fitness = np.array([m.fitness for m in self.population])
-        i, j = tournament(fitness, 2, self.rng, size=self.tournament_size)
+        fitness = [m.objectives[0] for m in self.population]
+        i, j = self.selection_op.select(fitness, 2, self.rng)
         a, b = self.population[int(i)], self.population[int(j)]
         genome: Sequence[Any] = a.genome
         parents: tuple[int, ...] = (a.individual_id,)
-        op = "mutate"
+        mut = self.mutation_op
+        op = mut.label
         if self.rng.random() < self.crossover_prob:
-            genome = _CROSSOVERS[self.crossover](self.space, a.genome, b.genome, self.rng)[0]
-            parents, op = (a.individual_id, b.individual_id), "crossover+mutate"
-        child = mutate(self.space, genome, self.rng, rate=self.mutation_rate, sigma=self.mutation_sigma)
+            genome = self.crossover_op.vary(self.space, (a.genome, b.genome), self.rng)[0]
+            parents, op = (a.individual_id, b.individual_id), f"{self.crossover_op.label}+{mut.label}"
+        child = mut.vary(self.space, (genome,), self.rng)[0]
         return child, parents, op
 
     def on_result(self, result: Result) -> None:
-        self.population.append(Member.from_result(result, birth=self.n_told))
+        self.population.append(self.member(result))
         while len(self.population) > self.population_size:
-            if self.removal == "oldest":
-                k = 0
-            else:
-                worst = max(m.fitness for m in self.population)
-                k = next(i for i, m in enumerate(self.population) if m.fitness == worst)
+            k, worst = 0, -math.inf
+            if self.removal == "worst":  # the first (oldest) of the worst
+                for i, m in enumerate(self.population):
+                    if m.objectives[0] > worst:
+                        k, worst = i, m.objectives[0]
             gone = self.population.pop(k)
             self.discard_checkpoint(gone.checkpoint)

@@ -66,11 +66,9 @@ def best_by_budget(df: pd.DataFrame) -> pd.DataFrame:
 def pareto_front(df: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
     """Rows of ``df`` (OK trials) that no other OK trial dominates on ``objectives`` (all minimised)."""
     ok = df[df["status"] == "OK"].dropna(subset=objectives)
-    values = ok[objectives].to_numpy(dtype=float)
-    keep = np.ones(len(values), dtype=bool)
-    for i in range(len(values)):
-        dominated = np.all(values <= values[i], axis=1) & np.any(values < values[i], axis=1)
-        keep[i] = not dominated.any()
+    from evoautodl.operators.pareto import non_dominated
+
+    keep = non_dominated(ok[objectives].to_numpy(dtype=float))
     return ok[keep].sort_values(objectives[0])
 
 

@@ -3,8 +3,12 @@
 Every variation operator is ``op(space, *parents, rng, **params)``: parents in
 (left untouched), new repaired genomes out, randomness only from the explicit
 numpy ``rng``; ``op.arity`` is its number of parents and ``op.n_children``
-the number of children. Selection works on objective arrays (minimised) and
-returns indices. See :mod:`evoautodl.operators.toolbox` for DEAP.
+the number of children (:func:`declare`). Selection works on objective arrays
+(minimised) and returns indices. Algorithms take operators as values (a
+built-in name, a callable, ``"module:function"`` or a DEAP toolbox's
+registered operator): see :mod:`evoautodl.operators.values`. Pareto
+dominance (the one non-dominated sort) is in :mod:`evoautodl.operators.pareto`;
+DEAP in :mod:`evoautodl.operators.toolbox`.
 """
 
 from evoautodl.operators.base import arity, declare, gene_groups
@@ -17,15 +21,16 @@ from evoautodl.operators.crossover import (
 )
 from evoautodl.operators.individual import Fitness, Individual, minimise
 from evoautodl.operators.mutation import branch_flip, gaussian_step, mutate, polynomial_step
-from evoautodl.operators.selection import (
+from evoautodl.operators.pareto import (
     as_objectives,
     crowding_distance,
+    dominates,
+    non_dominated,
     nsga2_select,
-    objectives_of,
     pareto_ranks,
-    tournament,
-    truncation,
 )
+from evoautodl.operators.resolve import resolve_operator
+from evoautodl.operators.selection import objectives_of, tournament, truncation
 from evoautodl.operators.toolbox import (
     RepairingToolbox,
     deap_mate,
@@ -34,10 +39,13 @@ from evoautodl.operators.toolbox import (
     make_toolbox,
     new_individual,
 )
+from evoautodl.operators.values import BUILTINS, Operator, operator_name
 
 __all__ = [
+    "BUILTINS",
     "Fitness",
     "Individual",
+    "Operator",
     "RepairingToolbox",
     "arity",
     "as_objectives",
@@ -49,17 +57,21 @@ __all__ = [
     "deap_mate",
     "deap_mutate",
     "deap_select",
+    "dominates",
     "gaussian_step",
     "gene_groups",
     "make_toolbox",
     "minimise",
     "mutate",
     "new_individual",
+    "non_dominated",
     "nsga2_select",
     "objectives_of",
     "one_point_crossover",
+    "operator_name",
     "pareto_ranks",
     "polynomial_step",
+    "resolve_operator",
     "sbx_crossover",
     "tournament",
     "truncation",

@@ -1,9 +1,10 @@
 """Shared pieces of the operators: arity declaration and per-space gene groups.
 
 Every operator is a pure function ``op(space, *parents, rng, **params)``; the
-:func:`declare` decorator records how many parents it takes (``arity``) and
-how many children it returns (``n_children``), so algorithms and composition
-helpers can check them (Propulate's arity-checked composition).
+:func:`declare` decorator records how many parents it takes (``arity``), how
+many children it returns (``n_children``), its kind and its calling
+convention, so algorithms check an operator when they are built
+(Propulate's arity-checked composition; see :mod:`evoautodl.operators.values`).
 """
 
 from __future__ import annotations
@@ -18,21 +19,50 @@ import numpy as np
 from evoautodl.errors import GenomeError
 from evoautodl.space import GeneKind, SearchSpace
 
-__all__ = ["declare", "arity", "GeneGroups", "gene_groups", "as_genome"]
+__all__ = ["KINDS", "STYLES", "declare", "arity", "GeneGroups", "gene_groups", "as_genome"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: what an operator does: variation with one parent, with several, or choosing parents
+KINDS = ("mutation", "crossover", "selection")
+#: calling conventions: evoautodl's pure ``op(space, *parents, rng, **params)`` or DEAP's in-place one
+STYLES = ("native", "deap")
 
-def declare(*, arity: int, n_children: int, kind: str) -> Callable[[F], F]:
-    """Declare an operator's arity (parents in), children out and kind.
 
-    ``kind`` is ``"mutation"``, ``"crossover"`` or ``"selection"``.
+def declare(*, arity: int, n_children: int, kind: str, style: str = "native") -> Callable[[F], F]:
+    """Declare an operator's arity (parents in), children out, kind and calling convention.
+
+    Args:
+        arity: parent genomes the operator takes (0 for selection).
+        n_children: child genomes it returns (0 for selection).
+        kind: ``"mutation"``, ``"crossover"`` or ``"selection"``.
+        style: ``"native"``: ``op(space, *parents, rng, **params)`` returns new
+            genomes (selection: ``op(objectives, k, rng, **params)`` returns
+            indices); ``"deap"``: DEAP's convention, ``op(*individuals,
+            **params)`` modifies the individuals in place and returns them
+            (selection: ``op(individuals, k, **params)``), drawing from
+            Python's ``random``.
+
+    Algorithms read these attributes when they are built and refuse an
+    operator whose arity or child count does not fit the option it is given
+    for (a ConfigError naming the algorithm, the option and the operator).
     """
+    if kind not in KINDS:
+        raise ValueError(f"declare: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if style not in STYLES:
+        raise ValueError(f"declare: style must be one of {', '.join(STYLES)}, got {style!r}")
+    for what, value in (("arity", arity), ("n_children", n_children)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"declare: {what} must be an integer >= 0, got {value!r}")
+    if kind != "selection" and (arity < 1 or n_children < 1):
+        raise ValueError(f"declare: a {kind} takes at least one parent and returns at least one child, "
+                         f"got arity={arity}, n_children={n_children}")
 
     def mark(fn: F) -> F:
         fn.arity = arity  # type: ignore[attr-defined]
         fn.n_children = n_children  # type: ignore[attr-defined]
         fn.kind = kind  # type: ignore[attr-defined]
+        fn.style = style  # type: ignore[attr-defined]
         return fn
 
     return mark

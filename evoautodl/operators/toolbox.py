@@ -19,13 +19,14 @@ own), its outputs are repaired in place and their fitness is invalidated.
 
 from __future__ import annotations
 
-import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
+from evoautodl.operators.base import declare
 from evoautodl.operators.crossover import uniform_crossover
 from evoautodl.operators.individual import Individual, minimise
 from evoautodl.operators.mutation import mutate
@@ -49,7 +50,9 @@ _REPAIRS = "_evoautodl_repairs"
 
 
 def _marks_repair(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an adapter of this module: its outputs are repaired, and its ``op`` keyword names the operator."""
     setattr(fn, _REPAIRS, True)
+    fn._evoautodl_adapter = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -71,6 +74,7 @@ def _store(space: SearchSpace, ind: Any, genome: np.ndarray, rng: np.random.Gene
 
 
 @_marks_repair
+@declare(arity=1, n_children=1, kind="mutation", style="deap")
 def deap_mutate(
     individual: Any, *, space: SearchSpace, rng: np.random.Generator, op: Callable[..., np.ndarray] = mutate,
     **params: Any,
@@ -84,6 +88,7 @@ def deap_mutate(
 
 
 @_marks_repair
+@declare(arity=2, n_children=2, kind="crossover", style="deap")
 def deap_mate(
     ind1: Any, ind2: Any, *, space: SearchSpace, rng: np.random.Generator,
     op: Callable[..., tuple[np.ndarray, np.ndarray]] = uniform_crossover, **params: Any,
@@ -95,6 +100,7 @@ def deap_mate(
     return ind1, ind2
 
 
+@declare(arity=0, n_children=0, kind="selection", style="deap")
 def deap_select(
     individuals: Sequence[Any], k: int, *, rng: np.random.Generator,
     method: Literal["tournament", "truncation", "nsga2"] = "tournament", size: int = 3,
@@ -133,18 +139,37 @@ class RepairingToolbox(base.Toolbox):
         super().register(alias, function, *args, **kargs)
 
     def _repairing(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        space, toolbox = self.space, self
+        return _Repairing(function, self.space, self.rng)
 
-        @functools.wraps(function)
-        def repaired(*individuals: Any, **kw: Any) -> Any:
-            out = function(*individuals, **kw)
-            children = out if isinstance(out, tuple | list) and not _is_genome(out, space) else (out,)
-            for child in children:
-                _store(space, child, np.asarray(child, dtype=np.float64), toolbox.rng)
-            return out
 
-        setattr(repaired, _REPAIRS, True)
-        return repaired
+class _Repairing:
+    """A function registered as ``mutate`` / ``mate``, whose outputs are repaired in place.
+
+    A module-level class (not a closure), so a toolbox's registered operators
+    pickle and can be handed to an algorithm (``mutation=toolbox.mutate``).
+    It exposes the wrapped function's signature through a class property and
+    keeps no ``__wrapped__`` in its ``__dict__``: DEAP copies that dict into
+    the registered partial, which would hide the partial's bound arguments.
+    """
+
+    def __init__(self, function: Callable[..., Any], space: SearchSpace, rng: np.random.Generator):
+        self._evoautodl_wrapped = function
+        self.space = space
+        self.rng = rng
+        self.__name__ = getattr(function, "__name__", type(function).__name__)
+        self.__doc__ = function.__doc__
+        setattr(self, _REPAIRS, True)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._evoautodl_wrapped)
+
+    def __call__(self, *individuals: Any, **kw: Any) -> Any:
+        out = self._evoautodl_wrapped(*individuals, **kw)
+        children = out if isinstance(out, tuple | list) and not _is_genome(out, self.space) else (out,)
+        for child in children:
+            _store(self.space, child, np.asarray(child, dtype=np.float64), self.rng)
+        return out
 
 
 def _is_genome(obj: Any, space: SearchSpace) -> bool:

@@ -30,6 +30,8 @@ import ConfigSpace as CS
 import numpy as np
 
 from evoautodl.errors import SpaceError
+from evoautodl.space.checks import levels as levels_of
+from evoautodl.space.checks import numeric_range
 
 __all__ = ["GeneKind", "Hyperparameter", "describe", "native", "Codec"]
 
@@ -82,14 +84,10 @@ def describe(hp: Any) -> Hyperparameter:
     if isinstance(hp, CS.Constant):
         return Hyperparameter(name, GeneKind.CONSTANT, default=native(hp.value), levels=(native(hp.value),))
     if isinstance(hp, CS.CategoricalHyperparameter):
-        levels = tuple(native(c) for c in hp.choices)
-        if not levels:
-            raise SpaceError(f"hyperparameter {name!r}: categorical with no choices")
+        levels = tuple(levels_of(name, "categorical", [native(c) for c in hp.choices]))
         return Hyperparameter(name, GeneKind.CATEGORICAL, levels=levels, default=native(hp.default_value))
     if isinstance(hp, CS.OrdinalHyperparameter):
-        levels = tuple(native(c) for c in hp.sequence)
-        if not levels:
-            raise SpaceError(f"hyperparameter {name!r}: ordinal with an empty sequence")
+        levels = tuple(levels_of(name, "ordinal", [native(c) for c in hp.sequence]))
         return Hyperparameter(name, GeneKind.ORDINAL, levels=levels, default=native(hp.default_value))
     lower, upper = getattr(hp, "lower", None), getattr(hp, "upper", None)
     if lower is None or upper is None:
@@ -97,10 +95,7 @@ def describe(hp: Any) -> Hyperparameter:
     int_types = (CS.UniformIntegerHyperparameter, CS.NormalIntegerHyperparameter, CS.BetaIntegerHyperparameter)
     is_int = isinstance(hp, int_types)
     log = bool(getattr(hp, "log", False))
-    if not lower < upper:
-        raise SpaceError(f"hyperparameter {name!r}: empty or inverted range [{lower}, {upper}]")
-    if log and lower <= 0:
-        raise SpaceError(f"hyperparameter {name!r}: log scale needs lower > 0, got lower={lower}")
+    numeric_range(name, native(lower), native(upper), log=log, integer=is_int)
     kind = GeneKind.INT if is_int else GeneKind.FLOAT
     return Hyperparameter(name, kind, float(lower), float(upper), log, default=native(hp.default_value))
 

@@ -14,8 +14,6 @@ where an inactive hyperparameter is NaN):
 
 from __future__ import annotations
 
-import copy
-import logging
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,8 +21,6 @@ from typing import Any
 import ConfigSpace as CS
 
 from evoautodl.errors import SpaceError
-
-logger = logging.getLogger(__name__)
 
 Values = Sequence[Any]
 Pred = Callable[[Values], bool]
@@ -158,37 +154,16 @@ def forbidden_names(clause: Any) -> set[str]:
     return names
 
 
-def disambiguate_conjunctions(conditions: list[Any]) -> list[Any]:
-    """Work around ConfigSpace 1.2 confusing an AND and an OR of the same comparisons.
-
-    ConfigSpace groups conditions whose components are "equivalent" without
-    comparing the conjunction type, and then checks (and samples) both
-    children with one conjunction. Repeating a component of the OR leaves its
-    meaning unchanged and makes ConfigSpace see two different conditions.
-    """
-    out = list(conditions)
-    for _ in range(len(out)):
-        clash = [
-            j for i, a in enumerate(out) for j, b in enumerate(out)
-            if isinstance(a, CS.AndConjunction) and isinstance(b, CS.OrConjunction)
-            and a.equivalent_condition_on_parent(b)
-        ]
-        if not clash:
-            break
-        j = clash[0]
-        comps = list(out[j].components)
-        out[j] = CS.OrConjunction(*comps, copy.copy(comps[0]))
-    return out
-
-
 def conjunction_quirks(cs: CS.ConfigurationSpace) -> list[tuple[str, str]]:
     """Pairs of children whose AND / OR conditions ConfigSpace 1.2 confuses.
 
     ConfigSpace 1.2 groups conditions with "equivalent" components without
     comparing the conjunction type, so ``c1 | a == 1 && b == 2`` and
     ``c2 | a == 1 || b == 2`` end up checked with the same conjunction by
-    ``Configuration.check_valid_configuration`` (and its sampler). evoautodl
-    applies each condition as written; ConfigSpace may then disagree.
+    ``Configuration.check_valid_configuration`` (and its sampler). A space
+    with such a pair is rebuilt through
+    :func:`evoautodl.space.jsonio.space_from_serialized`, which applies the
+    workaround.
     """
     conj = [c for c in cs.conditions if isinstance(c, CS.AndConjunction | CS.OrConjunction)]
     return [
@@ -196,15 +171,6 @@ def conjunction_quirks(cs: CS.ConfigurationSpace) -> list[tuple[str, str]]:
         for n, a in enumerate(conj) for b in conj[n + 1:]
         if type(a) is not type(b) and a.equivalent_condition_on_parent(b)
     ]
-
-
-def warn_conjunction_quirks(cs: CS.ConfigurationSpace) -> None:
-    for a, b in conjunction_quirks(cs):
-        logger.warning(
-            "conditions of %r and %r are an AND and an OR of the same comparisons: ConfigSpace 1.2 "
-            "checks both with the same conjunction, so its validity checks may disagree with evoautodl's",
-            a, b,
-        )
 
 
 def without(cs: CS.ConfigurationSpace, drop: list[str]) -> CS.ConfigurationSpace:

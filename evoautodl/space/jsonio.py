@@ -1,14 +1,24 @@
-"""Read ConfigSpace JSON robustly, with error messages that name the culprit.
+"""The one builder of ConfigSpace objects: serialized (JSON) form in, checked space out.
 
-ConfigSpace JSON files come from many ConfigSpace versions (json_format_version
-0.2 / 0.4 with ``default``, ``q`` and ``probabilities`` fields; 1.x with
-``default_value``) and from benchmark libraries (YAHPO Gym, HPOBench, ...).
-:func:`space_from_serialized` lints the dict first (duplicate names, empty or
-inverted ranges, log scale with lower <= 0, empty choices, unknown or cyclic
-condition parents, unknown names in forbidden clauses) so that the error names
-the hyperparameter; it then normalises legacy fields, lets ConfigSpace build
-the space with its warnings silenced, and wraps whatever ConfigSpace still
-raises in a :class:`SpaceError` with our message on top.
+Every space goes through :func:`space_from_serialized`: ConfigSpace JSON
+files from many ConfigSpace versions (json_format_version 0.2 / 0.4 with
+``default``, ``q`` and ``probabilities`` fields; 1.x with ``default_value``)
+and benchmark libraries (YAHPO Gym, HPOBench, ...), the declarative form
+(:mod:`evoautodl.space.declarative` writes this form), and ConfigSpace objects
+whose conditions need a workaround. It
+
+1. lints the dict with the checks of :mod:`evoautodl.space.checks` (duplicate
+   names, ranges, log bounds, defaults, choices, weights, unknown or cyclic
+   condition parents, order comparisons on categoricals, illegal condition
+   and forbidden values, unknown names in forbidden clauses), so that the
+   error names the hyperparameter;
+2. applies the ConfigSpace 1.2 workarounds, here and nowhere else:
+   ``parent != v`` on a conditional discrete parent becomes ``parent in
+   (the other values)``; an OR whose components equal an AND's gets a
+   repeated component (ConfigSpace confuses the two); ConfigSpace's debug
+   print of ``>=`` forbidden clauses is kept off stdout;
+3. lets ConfigSpace build the space with its warnings silenced and wraps
+   whatever it still raises in a :class:`SpaceError` with our message on top.
 
 ConfigSpace insists that the default configuration is valid. When forbidden
 clauses exclude the declared defaults, the defaults are replaced by a valid
@@ -18,7 +28,9 @@ configuration can be found, :class:`InfeasibleSpaceError` is raised.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
 import math
 import warnings
@@ -30,8 +42,9 @@ import numpy as np
 from ConfigSpace.exceptions import ForbiddenValueError
 
 from evoautodl.errors import InfeasibleSpaceError, SpaceError
+from evoautodl.space import checks
 
-__all__ = ["space_from_serialized", "serialize_forbidden", "lint_serialized"]
+__all__ = ["space_from_serialized", "serialize_forbidden", "lint_serialized", "quiet_configspace"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +95,9 @@ def _normalise_hp(item: Any, seen: set[str]) -> dict[str, Any]:
         _lint_numeric(name, kind, out)
     elif kind in ("categorical", "ordinal"):
         key = "choices" if kind == "categorical" else "sequence"
-        items = out.get(key)
-        if not isinstance(items, list) or not items:
-            what = "choices" if kind == "categorical" else "levels"
-            raise _hp_error(name, f"{kind} with no {what} ({key}={items!r})")
-        if len({repr(x) for x in items}) != len(items):
-            raise _hp_error(name, f"duplicate entries in {key!r}: {items!r}")
+        out[key] = checks.levels(name, kind, out.get(key), out.get("default_value"))
+        if kind == "categorical" and out.get("weights") is not None:
+            out["weights"] = checks.category_weights(name, out["weights"], len(out[key]))
     elif "value" not in out:
         raise _hp_error(name, "constant without 'value'")
     return out
@@ -107,49 +117,60 @@ def _lint_numeric(name: str, kind: str, out: dict[str, Any]) -> None:
         out["lower"], out["upper"] = lo, hi
         if "default_value" in out:
             out["default_value"] = min(hi, max(lo, out["default_value"]))
-    lo, hi = out.get("lower"), out.get("upper")
-    for key, v in (("lower", lo), ("upper", hi)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise _hp_error(name, f"{key!r} must be a finite number, got {v!r}")
-    assert isinstance(lo, int | float) and isinstance(hi, int | float)
-    if lo >= hi:
-        raise _hp_error(name, f"empty or inverted range [{lo}, {hi}] (lower must be < upper)")
-    if log and lo <= 0:
-        raise _hp_error(name, f"log scale needs lower > 0, got lower={lo}")
+    lo, hi = checks.numeric_range(name, out.get("lower"), out.get("upper"), log=log, integer=kind.endswith("_int"))
     if kind.endswith("_int"):
-        out["lower"], out["upper"] = math.ceil(lo), math.floor(hi)
-        if out["lower"] >= out["upper"]:
-            raise _hp_error(name, f"no integers in range [{lo}, {hi}]")
-        if "default_value" in out:
-            out["default_value"] = round(out["default_value"])
+        out["lower"], out["upper"] = lo, hi
+        d = out.get("default_value")
+        if isinstance(d, int | float) and not isinstance(d, bool) and math.isfinite(d):
+            out["default_value"] = round(d)
+    checks.default_in_range(name, out.get("default_value"), lo, hi)
 
 
-def _condition_edges(cond: Any, names: set[str], edges: dict[str, list[str]], child: str | None = None) -> None:
+_ORDERED = {"uniform_float", "uniform_int", "normal_float", "normal_int", "beta_float", "beta_int", "ordinal"}
+
+
+def _condition_edges(cond: Any, hps: Mapping[str, dict[str, Any]], edges: dict[str, list[str]],
+                     child: str | None = None) -> None:
     """Lint one serialized condition; record child -> parent edges."""
     if not isinstance(cond, Mapping):
         raise SpaceError(f"condition entry {cond!r} is not a JSON object")
     child = cond.get("child", child)
-    if child not in names:
+    if child not in hps:
         raise SpaceError(f"condition on unknown hyperparameter {child!r}")
-    if cond.get("type") in ("AND", "OR"):
+    where = f"condition of {child!r}"
+    kind = cond.get("type")
+    if kind in ("AND", "OR"):
         parts = cond.get("conditions")
         if not isinstance(parts, list) or not parts:
-            raise SpaceError(f"condition of {child!r}: {cond.get('type')} conjunction without 'conditions'")
+            raise SpaceError(f"{where}: {kind} conjunction without 'conditions'")
         for part in parts:
-            _condition_edges(part, names, edges, child)
+            _condition_edges(part, hps, edges, child)
         return
     parent = cond.get("parent")
-    if parent not in names:
-        raise SpaceError(f"condition of {child!r}: unknown parent {parent!r}")
+    if parent not in hps:
+        raise SpaceError(f"{where}: unknown parent {parent!r}")
     if parent == child:
-        raise SpaceError(f"condition of {child!r}: a hyperparameter cannot be conditioned on itself")
+        raise SpaceError(f"{where}: a hyperparameter cannot be conditioned on itself")
+    if kind in ("LT", "GT") and hps[parent]["type"] not in _ORDERED:
+        raise SpaceError(f"{where}: {'<' if kind == 'LT' else '>'} needs an ordered parent (numeric or ordinal); "
+                         f"{parent!r} is {hps[parent]['type']}")
+    values = cond.get("values") if kind == "IN" else [cond.get("value")]
+    if not isinstance(values, list | tuple) or not values:
+        raise SpaceError(f"{where}: {kind} needs a non-empty list of values")
+    for v in values:
+        if not checks.legal_value(hps[parent], v):
+            raise SpaceError(f"{where}: {v!r} is not a legal value of {parent!r}")
     edges.setdefault(child, []).append(parent)
 
 
 def _rewrite_not_equals(cond: dict[str, Any], hps: Mapping[str, dict[str, Any]], conditional: set[str]) -> Any:
     """``parent != v`` on a conditional discrete parent -> ``parent in (other values)``.
 
-    See :func:`evoautodl.space.declarative.not_equals_as_in` for why.
+    ConfigSpace 1.2 is inconsistent about a not-equals condition whose parent
+    is inactive (its default configuration says "inactive", its validity
+    check "active"), so it cannot build such spaces; an in-condition means
+    the same (parent active and different) without the ambiguity. A
+    continuous parent (or an int with more than 256 values) is left as it is.
     """
     if cond.get("type") in ("AND", "OR"):
         for part in cond["conditions"]:
@@ -181,7 +202,13 @@ def _signature(cond: Mapping[str, Any]) -> tuple[int, frozenset[str]]:
 
 
 def _pad_or_conjunctions(conditions: list[Any]) -> list[Any]:
-    """Serialized twin of :func:`evoautodl.space.compile.disambiguate_conjunctions`."""
+    """Repeat a component of every OR whose components equal an AND's (its meaning is unchanged).
+
+    ConfigSpace 1.2 groups conditions with "equivalent" components without
+    comparing the conjunction type, and then checks (and samples) both
+    children with one conjunction; the repeated component makes the two
+    conditions differ for ConfigSpace.
+    """
     ands = {_signature(c) for c in conditions if isinstance(c, Mapping) and c.get("type") == "AND"}
     for c in conditions:
         while isinstance(c, Mapping) and c.get("type") == "OR" and _signature(c) in ands:
@@ -189,18 +216,34 @@ def _pad_or_conjunctions(conditions: list[Any]) -> list[Any]:
     return conditions
 
 
-def _forbidden_refs(clause: Any, out: list[str]) -> None:
+_CLAUSE_ORDER = {"CLAUSE_LT", "CLAUSE_LE", "CLAUSE_GT", "CLAUSE_GE"}
+
+
+def _lint_forbidden(clause: Any, hps: Mapping[str, dict[str, Any]]) -> None:
+    """Lint one serialized forbidden clause: known names, legal values, order comparisons on ordered ones."""
     if not isinstance(clause, Mapping):
         raise SpaceError(f"forbidden clause {clause!r} is not a JSON object")
     for sub in clause.get("clauses") or ():
-        _forbidden_refs(sub, out)
-    out.extend(str(clause[k]) for k in ("name", "left", "right") if k in clause)
+        _lint_forbidden(sub, hps)
+    for ref in (str(clause[k]) for k in ("name", "left", "right") if k in clause):
+        if ref not in hps:
+            raise SpaceError(f"forbidden clause: unknown hyperparameter {ref!r}")
+    if "name" not in clause:
+        return
+    hp = hps[str(clause["name"])]
+    where = f"forbidden clause on {hp['name']!r}"
+    kind = clause.get("type")
+    if kind in _CLAUSE_ORDER and hp["type"] not in _ORDERED:
+        raise SpaceError(f"{where}: an order comparison needs an ordered hyperparameter (numeric or ordinal), "
+                         f"not {hp['type']}")
+    values = clause.get("values") if kind == "IN" else [clause.get("value")]
+    for v in values if isinstance(values, list | tuple) else [values]:
+        if not checks.legal_value(hp, v):
+            raise SpaceError(f"{where}: {v!r} is not a legal value of {hp['name']!r}")
 
 
 def lint_serialized(d: Any) -> dict[str, Any]:
-    """Lint a serialized ConfigSpace dict; return a normalised deep copy."""
-    from evoautodl.space.declarative import _find_cycle
-
+    """Lint a serialized ConfigSpace dict; return a normalised deep copy with the workarounds applied."""
     if not isinstance(d, Mapping):
         raise SpaceError(f"expected a JSON object with 'hyperparameters', got {type(d).__name__}")
     hps = d.get("hyperparameters")
@@ -208,22 +251,18 @@ def lint_serialized(d: Any) -> dict[str, Any]:
         raise SpaceError("no hyperparameters (expected a non-empty 'hyperparameters' list)")
     seen: set[str] = set()
     out: dict[str, Any] = {"name": d.get("name"), "hyperparameters": [_normalise_hp(h, seen) for h in hps]}
+    by_name = {h["name"]: h for h in out["hyperparameters"]}
     edges: dict[str, list[str]] = {}
     conditions = list(d.get("conditions") or [])
     for cond in conditions:
-        _condition_edges(cond, seen, edges)
-    cycle = _find_cycle(edges)
+        _condition_edges(cond, by_name, edges)
+    cycle = checks.condition_cycle(edges, order=[h["name"] for h in out["hyperparameters"]])
     if cycle:
         raise _hp_error(cycle[0], f"cyclic conditions {' -> '.join(cycle)}")
     forbiddens = list(d.get("forbiddens") or [])
     for clause in forbiddens:
-        refs: list[str] = []
-        _forbidden_refs(clause, refs)
-        unknown = [r for r in refs if r not in seen]
-        if unknown:
-            raise SpaceError(f"forbidden clause {clause!r}: unknown hyperparameter(s) {unknown}")
+        _lint_forbidden(clause, by_name)
     conditional = set(edges)
-    by_name = {h["name"]: h for h in out["hyperparameters"]}
     out["conditions"] = _pad_or_conjunctions(
         [_rewrite_not_equals(copy.deepcopy(c), by_name, conditional) for c in conditions]
     )
@@ -231,9 +270,16 @@ def lint_serialized(d: Any) -> dict[str, Any]:
     return out
 
 
-def _build(d: dict[str, Any]) -> CS.ConfigurationSpace:
-    with warnings.catch_warnings():
+@contextlib.contextmanager
+def quiet_configspace() -> Any:
+    """ConfigSpace without its warnings and without the debug print of ``>=`` forbidden clauses (1.2.0)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
+        yield
+
+
+def _build(d: dict[str, Any]) -> CS.ConfigurationSpace:
+    with quiet_configspace():
         return CS.ConfigurationSpace.from_serialized_dict(copy.deepcopy(d))
 
 
@@ -274,7 +320,9 @@ def _with_valid_defaults(clean: dict[str, Any]) -> CS.ConfigurationSpace:
             + "; ".join(str(c) for c in clauses)
         )
     fixed = copy.deepcopy(clean)
-    for hp, v in zip(fixed["hyperparameters"], vals):
+    found = dict(zip(space.names, vals))  # the space's (topological) order, not the file's
+    for hp in fixed["hyperparameters"]:
+        v = found.get(hp["name"])
         if v is not None and hp["type"] != "constant":
             hp["default_value"] = v
     logger.warning("forbidden clauses exclude the declared defaults; using a valid configuration as default")

@@ -29,8 +29,8 @@ import numpy as np
 
 from evoautodl.errors import GenomeError, InfeasibleSpaceError, SpaceError
 from evoautodl.space.codec import Codec, GeneKind, Hyperparameter, describe
-from evoautodl.space.compile import Compiler, Pred, condition_parents, warn_conjunction_quirks, without
-from evoautodl.space.jsonio import space_from_serialized
+from evoautodl.space.compile import Compiler, Pred, condition_parents, conjunction_quirks, without
+from evoautodl.space.jsonio import quiet_configspace, space_from_serialized
 
 __all__ = ["GeneKind", "Hyperparameter", "SearchSpace"]
 
@@ -53,6 +53,8 @@ class SearchSpace:
     """
 
     def __init__(self, cs: CS.ConfigurationSpace):
+        if conjunction_quirks(cs):  # an AND and an OR ConfigSpace confuses: rebuild with the workaround
+            cs = space_from_serialized(cs.to_serialized_dict())
         self._cs = cs
         names = list(cs.keys())
         if not names:
@@ -96,7 +98,6 @@ class SearchSpace:
         self._default_list: list[float] = self.default_genome.tolist()
         if self._forbidden:
             self._check_feasible()
-        warn_conjunction_quirks(cs)
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -390,4 +391,5 @@ class SearchSpace:
 
     def to_configuration(self, config: Mapping[str, Any]) -> CS.Configuration:
         """A ConfigSpace Configuration (ConfigSpace checks it)."""
-        return CS.Configuration(self._cs, values=dict(config))
+        with quiet_configspace():
+            return CS.Configuration(self._cs, values=dict(config))

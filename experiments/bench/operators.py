@@ -5,6 +5,9 @@ unset) and a 41-hyperparameter conditional space built here (model zoo with
 nested conditions, AND / OR / not-equals, ordinal gt conditions, forbidden
 clauses). Also times the full cycle an algorithm runs per child on LCBench:
 mutate (which repairs) + repair + to_config. Target: < 100 microseconds.
+The "(value)" rows call operators the way algorithms do, through
+``evoautodl.operators.Operator`` (built-in, a user's native operator, DEAP
+functions through the adapter).
 
     python experiments/bench/operators.py [--seconds 0.5]
 """
@@ -20,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from deap import tools
 
-from evoautodl.operators import de_rand_1_bin, mutate, sbx_crossover, uniform_crossover
+from evoautodl.operators import de_rand_1_bin, declare, mutate, resolve_operator, sbx_crossover, uniform_crossover
 from evoautodl.space import SearchSpace
 
 TARGET_CYCLE_US = 100.0
@@ -92,6 +96,12 @@ def conditional_space_41() -> SearchSpace:
     return SearchSpace.from_dict(spec, forbidden)
 
 
+@declare(arity=1, n_children=1, kind="mutation")
+def user_mutation(space: SearchSpace, genome: Any, rng: np.random.Generator, *, scale: float = 0.05) -> np.ndarray:
+    """A user's operator: Cauchy noise on every gene, then repair (the algorithm repairs it again)."""
+    return space.repair(np.asarray(genome) + scale * rng.standard_cauchy(len(genome)), rng)
+
+
 def per_second(fn: Callable[[int], Any], seconds: float, children: int = 1) -> tuple[float, float]:
     """(microseconds per call, genomes per second) of ``fn(i)`` run for about ``seconds``."""
     n, calls = 0, 64
@@ -117,6 +127,14 @@ def bench_space(name: str, space: SearchSpace, seconds: float) -> list[tuple[str
     def pick(i: int, k: int = 0) -> np.ndarray:
         return pool[(i * 7 + k * 31) % m]
 
+    # operators as values: what an algorithm calls (the adapter's cost on top of the function)
+    def value(op: Any, kind: str, **params: Any) -> Any:
+        return resolve_operator(op, kind=kind, owner="bench", option=kind, params=params, space=space)
+
+    builtin = value("gaussian", "mutation")
+    user = value(user_mutation, "mutation", scale=0.05)
+    deap_mut = value(tools.mutGaussian, "mutation", mu=0.0, sigma=0.1, indpb=0.3)
+    deap_cx = value(tools.cxTwoPoint, "crossover")
     cases: list[tuple[str, Callable[[int], Any], int]] = [
         ("sample", lambda i: space.sample(rng), 1),
         ("mutate", lambda i: mutate(space, pick(i), rng), 1),
@@ -126,6 +144,10 @@ def bench_space(name: str, space: SearchSpace, seconds: float) -> list[tuple[str
         ("DE rand/1/bin", lambda i: de_rand_1_bin(space, pick(i), pick(i, 1), pick(i, 2), pick(i, 3), rng), 1),
         ("repair (random vector)", lambda i: space.repair(raw[i % m], rng), 1),
         ("to_config", lambda i: space.to_config(pick(i)), 1),
+        ("mutate as a value", lambda i: builtin.vary(space, (pick(i),), rng), 1),
+        ("user mutation (value)", lambda i: user.vary(space, (pick(i),), rng), 1),
+        ("DEAP mutGaussian (value)", lambda i: deap_mut.vary(space, (pick(i),), rng), 1),
+        ("DEAP cxTwoPoint (value)", lambda i: deap_cx.vary(space, (pick(i), pick(i, 1)), rng), 2),
     ]
     rows = []
     for label, fn, children in cases:

@@ -1,11 +1,12 @@
-"""A user-written algorithm: a (1 + lambda) evolution strategy in ask/tell form.
+"""A user-written algorithm: a (1 + lambda) evolution strategy in ask/tell form ((1+1)-ES by default).
 
-It subclasses `evoautodl.algorithms.base.Algorithm` (ids, seeds, state_dict and
-checkpoint bookkeeping come for free) and uses the project's pure operators, so
-the same class runs serially, on the simulated clock and under MPI, and resumes
-exactly after a kill. Run it directly::
+It subclasses `evoautodl.Algorithm`: ids, seeds, pending trials, state_dict
+(exact resume), failed trials and checkpoint clean-up come from the base
+class; the class only says how to breed (`ask`) and how to learn from its
+results (`on_result`). `evoautodl.testing.check_algorithm` checks it in one
+call. Run it directly::
 
-    python experiments/custom_algorithm.py
+    python examples/custom_algorithm.py            # the contract checks, then a short run
 
 or from an experiment file, with this folder on PYTHONPATH::
 
@@ -17,8 +18,9 @@ or from an experiment file, with this folder on PYTHONPATH::
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from evoautodl.algorithms.base import Algorithm
+from evoautodl import Algorithm
 from evoautodl.operators import mutate
 from evoautodl.records import Result, Trial
 
@@ -30,13 +32,19 @@ class OnePlusLambda(Algorithm):
 
         parent <- a random genome; evaluate
         loop: children <- offspring mutations of parent; evaluate all   # generation barrier
-              parent <- best of (parent, children)
+              parent <- best of (parent, children)                       # failed children: +inf
+
+    Args:
+        space: the search space.
+        offspring: lambda (1: the (1+1)-ES).
+        mutation_sigma: Gaussian step of the mutation (unit-cube units).
+        **common: seed, n_objectives, max_budget, ladder (see evoautodl.Algorithm).
     """
 
     name = "one_plus_lambda"
 
-    def __init__(self, space, *, seed=0, n_objectives=1, max_budget=1.0, offspring=4, mutation_sigma=0.2):
-        super().__init__(space, seed=seed, n_objectives=n_objectives, max_budget=max_budget)
+    def __init__(self, space: Any, *, offspring: int = 1, mutation_sigma: float = 0.2, **common: Any):
+        super().__init__(space, **common)
         self.offspring = int(offspring)
         self.mutation_sigma = float(mutation_sigma)
         self.parent: tuple[tuple[float, ...], float, int] | None = None  # genome, fitness, individual id
@@ -44,7 +52,7 @@ class OnePlusLambda(Algorithm):
         self._children: list[Result] = []
 
     def ask(self, n: int) -> list[Trial]:
-        if self.n_pending:  # generation barrier: wait for the previous batch
+        if n < 1 or self.n_pending:  # generation barrier: wait for the previous batch
             return []
         if self.parent is None:
             return [self.make_trial(self.space.sample(self.rng), operator="sample")]
@@ -67,10 +75,11 @@ class OnePlusLambda(Algorithm):
 
 
 if __name__ == "__main__":
-    from evoautodl.backends.serial import SerialBackend
-    from evoautodl.runner import Runner, StopCriteria
+    from evoautodl import Runner, SerialBackend, StopCriteria
+    from evoautodl.testing import check_algorithm
     from evoautodl.workloads.synthetic import MixedRastrigin
 
+    print(check_algorithm(OnePlusLambda))
     workload = MixedRastrigin()
     algo = OnePlusLambda(workload.search_space(), seed=0, max_budget=workload.max_budget, offspring=6)
     summary = Runner(algo, SerialBackend(workload), stop=StopCriteria(max_evaluations=121)).run()
