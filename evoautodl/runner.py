@@ -40,7 +40,7 @@ from evoautodl.algorithms.base import Algorithm
 from evoautodl.backends.base import Backend
 from evoautodl.errors import AlgorithmError, NoWorkersError
 from evoautodl.log import EvaluationLog
-from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
+from evoautodl.records import Result, Status, Trial
 from evoautodl.resume import Resumed, algorithm_call, replay
 from evoautodl.rundir import RunDir
 from evoautodl.stopping import StopCriteria, StopSignals, check_setting
@@ -223,7 +223,7 @@ class Runner:
     def _in_flight_epochs(self) -> float:
         total = 0.0
         for t in self._running.values():
-            total += t.budget_epochs - (parse_checkpoint_budget(t.resume_from or "") or 0.0)
+            total += t.budget_epochs - (t.resume_budget or 0.0)
         return total
 
     def _submit(self, trials: list[Trial], marked: bool = False) -> None:
