@@ -35,7 +35,7 @@ from evoautodl.backends.base import execute_trial
 from evoautodl.backends.serial import SerialBackend
 from evoautodl.errors import ConfigError
 from evoautodl.fidelity import BudgetLadder
-from evoautodl.records import Evaluation, Result, Status, Trial
+from evoautodl.records import Evaluation, Result, Status, Trial, failed_result
 from evoautodl.runner import Runner, StopCriteria
 from evoautodl.workloads.base import WorkerContext
 from evoautodl.workloads.synthetic import MixedRastrigin
@@ -187,6 +187,8 @@ def test_learning_curves_fill_lower_rungs_and_offspring_are_screened() -> None:
     assert any(op.endswith("+screened") for op in ops)
     promoted = [r.trial for r in results if r.trial.operator == "promote"]
     assert promoted and all(t.resume_from is not None for t in promoted[:3])
+    # a promotion resumes from the checkpoint of the rung below and says which budget it was trained to
+    assert all(t.resume_budget == LADDER.budgets[t.rung - 1] for t in promoted if t.resume_from is not None)
 
 
 class _NoCurve(MixedRastrigin):
@@ -215,7 +217,8 @@ def test_exploratory_promotion_continues_straight_to_the_full_budget() -> None:
     algo.tell(execute_trial(wl, first, ctx))
     nxt = algo.ask(1)[0]
     assert nxt.operator == "explore" and nxt.rung == 3 and nxt.individual_id == first.individual_id
-    assert nxt.resume_from == first.checkpoint_key and nxt.budget_epochs == 27
+    assert nxt.resume_from == first.checkpoint_key and nxt.resume_budget == first.budget_epochs == 1
+    assert nxt.budget_epochs == 27
     algo.tell(execute_trial(wl, nxt, ctx))
     assert algo.agreements()[0].n_pairs == 1 and algo.decisions()[-1].n_told == 2
 
@@ -225,7 +228,7 @@ def test_failed_trials_rank_last_and_are_not_promoted() -> None:
     algo = AdaptiveFidelityEA(wl.search_space(), seed=2, ladder=LADDER, start_rungs=[0], explore_fraction=0.0)
     trials = algo.ask(4)
     for t in trials:
-        algo.tell(Result(trial=t, status=Status.FAILED, error="boom"))
+        algo.tell(failed_result(t, Status.FAILED, "boom"))
     assert all(f == math.inf for f, _ in algo._rank[0])
     assert all(t.operator != "promote" for t in algo.ask(4))
 

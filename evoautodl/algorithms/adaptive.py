@@ -285,9 +285,9 @@ class AdaptiveFidelityEA(Algorithm):
 
     def _continue(self, ind: int, k: int, to: int, kept: bool, op: str) -> Trial:
         cfg = self._cfgs[ind]
-        resume = checkpoint_key(ind, self.budgets[k]) if kept else None
+        resume, resume_budget = (checkpoint_key(ind, self.budgets[k]), self.budgets[k]) if kept else (None, None)
         return self.make_trial(cfg.genome, budget=self.budgets[to], individual_id=ind, parent_ids=(ind,),
-                               operator=op, resume_from=resume, rung=to)
+                               operator=op, resume_from=resume, resume_budget=resume_budget, rung=to)
 
     def _new_config(self) -> Trial:
         used = len(self._cfgs)
