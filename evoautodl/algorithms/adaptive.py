@@ -28,9 +28,11 @@ ask/tell sequence. Pseudocode::
                 at least 10 full budgets); warm-start configurations: full
             genome: warm start first; fewer than n_initial results: uniform
                 sample; else n_candidates candidates (a share of uniform
-                samples, the rest mutations / crossovers of parents chosen by
-                tournament among the best configurations of the highest rung
-                with at least 5 results), the one with the largest expected
+                samples, the rest children of parents chosen by the selection
+                (tournament by default) among the best configurations of the
+                highest rung with at least 5 results: with probability
+                crossover_prob crossover (first child) then mutation, else
+                mutation), the one with the largest expected
                 improvement at the full budget under the GP wins
                 (surrogate-assisted pre-screening; EI's reference: the
                 parents' lowest posterior mean)
@@ -95,6 +97,15 @@ keep fraction are kept (a configuration pushed out of that set is promoted from 
 ever); a promoted trial's lower checkpoint is discarded when it is told; at
 the full budget only the incumbent's checkpoint is kept.
 
+Operators as values (:mod:`evoautodl.operators.values`), as in ``asha_ea``:
+``mutation=``, ``crossover=`` and ``selection=`` take a built-in name, a
+callable, ``"module:function"`` or a DEAP toolbox operator, checked when the
+algorithm is built; the selection compares the parents' positions in the
+parent pool (0 = best). The log's ``operator`` column names them
+(``"<crossover>+<mutation>"`` or ``"<mutation>"``, then ``"+screened"`` when the
+GP chose among the candidates). The built-in tournament draws the entrants of
+all candidates' tournaments in one call (the defaults' draws).
+
 Failed trials have fitness +inf: they rank last in their rung and in the GP
 (so the model steers away from them) and are never promoted.
 """
@@ -113,20 +124,18 @@ import numpy as np
 from evoautodl.algorithms import options as opt
 from evoautodl.algorithms.adaptive_model import ConfigRecord, ScreeningModel
 from evoautodl.algorithms.adaptive_schedule import BracketSchedule
-from evoautodl.algorithms.base import Algorithm, require_ladder
+from evoautodl.algorithms.base import Algorithm
 from evoautodl.algorithms.budget_gp import FeatureMap
 from evoautodl.algorithms.fidelity_trust import Agreement, Bracket, ScheduleDecision
 from evoautodl.errors import ConfigError
-from evoautodl.fidelity import BudgetLadder
-from evoautodl.operators.crossover import uniform_crossover
-from evoautodl.operators.mutation import mutate
+from evoautodl.operators.selection import tournament
 from evoautodl.records import Result, Trial, checkpoint_key
 from evoautodl.space import SearchSpace
 
 __all__ = ["AdaptiveFidelityEA"]
 
 #: attributes holding immutable records only: state_dict shares them instead of deep-copying
-_SHARED = ("_features", "warm_start", "keep_fractions", "budgets")
+_SHARED = ("_features", "warm_start", "keep_fractions", "budgets", "crossover_op", "mutation_op", "selection_op")
 
 
 class AdaptiveFidelityEA(Algorithm):
@@ -134,15 +143,11 @@ class AdaptiveFidelityEA(Algorithm):
 
     Args:
         space: the search space.
-        seed: root seed.
-        n_objectives: objectives the workload reports (the first is optimised).
-        max_budget: ignored (the ladder's maximum is used).
-        ladder: the budget ladder (required).
         population_size: best configurations of the parent rung that can be parents.
-        tournament_size: entrants per parent tournament.
+        tournament_size: entrants per tournament of the built-in selection.
         crossover_prob: probability that a candidate is a crossover (then mutated).
-        mutation_rate: per-gene mutation probability.
-        mutation_sigma: Gaussian step (unit cube) of numeric genes.
+        mutation_rate: per-gene probability of the built-in mutation (None: 1 / number of genes).
+        mutation_sigma: Gaussian step (unit cube) of the built-in mutation.
         n_initial: results before the model screens offspring (uniform samples until then).
         n_candidates: offspring generated per new configuration (the model picks one).
         random_candidates: share of the candidates that are uniform samples.
@@ -168,20 +173,28 @@ class AdaptiveFidelityEA(Algorithm):
             budget (a portfolio of configurations that did well on other problems).
         curve_metric: the learning-curve key holding the objective (None: the
             key ``"objective"``, else the first key whose last value equals it).
+        crossover: ``"uniform"`` (condition-aware), ``"one_point"``, ``"sbx"`` or a two-parent
+            operator (its first child is used); see :mod:`evoautodl.operators.values`.
+        crossover_params: keyword parameters of the crossover.
+        mutation: ``"gaussian"``, ``"polynomial"`` or a one-parent, one-child operator.
+        mutation_params: keyword parameters of the mutation.
+        selection: ``"tournament"``, ``"truncation"`` or a selection operator; it compares
+            the parents' positions in the parent pool (0 = best).
+        selection_params: keyword parameters of the selection.
+        **common: seed, n_objectives (the first objective is optimised), max_budget (the
+            ladder's is used), ladder (required).
     """
 
     name = "adaptive_mf"
     multi_fidelity = True
+    requires_ladder = True
+    asynchronous = True
     manages_checkpoints = True
 
     def __init__(
         self,
         space: SearchSpace,
         *,
-        seed: int = 0,
-        n_objectives: int = 1,
-        max_budget: float = 1.0,
-        ladder: BudgetLadder | None = None,
         population_size: int = 20,
         tournament_size: int = 3,
         crossover_prob: float = 0.5,
@@ -204,14 +217,29 @@ class AdaptiveFidelityEA(Algorithm):
         keep_checkpoints_per_rung: int = 10,
         warm_start: Sequence[Mapping[str, Any]] | None = None,
         curve_metric: str | None = None,
+        crossover: Any = "uniform",
+        crossover_params: dict[str, Any] | None = None,
+        mutation: Any = "gaussian",
+        mutation_params: dict[str, Any] | None = None,
+        selection: Any = "tournament",
+        selection_params: dict[str, Any] | None = None,
+        **common: Any,
     ):
-        ladder = require_ladder(self.name, ladder)
-        super().__init__(space, seed=seed, n_objectives=n_objectives, ladder=ladder)
+        super().__init__(space, **common)
+        ladder = self.ladder
+        assert ladder is not None  # requires_ladder
         a = self.name
         self.population_size = opt.at_least(a, "population_size", population_size, 2)
         self.tournament_size = opt.at_least(a, "tournament_size", tournament_size, 1)
         self.crossover_prob = opt.probability(a, "crossover_prob", crossover_prob)
         self.mutation_rate, self.mutation_sigma = opt.mutation(a, mutation_rate, mutation_sigma)
+        self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
+                                                  params=crossover_params)
+        self.mutation_op = self.resolve_operator(
+            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
+            builtin_settings={"rate": ("mutation_rate", self.mutation_rate, 0.3),
+                              "sigma": ("mutation_sigma", self.mutation_sigma, 0.2)})
+        self.selection_op = self.resolve_selection(selection, selection_params, self.tournament_size)
         self.n_initial = opt.at_least(a, "n_initial", n_initial, 2)
         self.n_candidates = opt.at_least(a, "n_candidates", n_candidates, 1)
         self.random_candidates = opt.probability(a, "random_candidates", random_candidates)
@@ -252,7 +280,6 @@ class AdaptiveFidelityEA(Algorithm):
         self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
         self._epochs_told = 0.0
         self._n_configs_told = 0
-        self._incumbent: tuple[float, str] | None = None
         self._log_decision()
 
     # ------------------------------------------------------------------ ask
@@ -332,9 +359,9 @@ class AdaptiveFidelityEA(Algorithm):
         pool = self._parent_pool()
         n = self.n_candidates
         n_random = int(round(self.random_candidates * n)) if len(pool) >= 2 else n
-        # tournaments among positions of the sorted pool (the lowest position of the entrants wins)
-        wins = rng.integers(0, max(len(pool), 1), size=(n, 2, self.tournament_size)).min(axis=2).tolist()
+        wins = self._tournaments(n, len(pool))
         cross = (rng.random(n) < self.crossover_prob).tolist()
+        mut, positions = self.mutation_op, np.arange(len(pool), dtype=np.float64)  # the pool is sorted
         cands: list[np.ndarray] = []
         origin: list[tuple[tuple[int, ...], str]] = []
         for i in range(n):
@@ -342,13 +369,15 @@ class AdaptiveFidelityEA(Algorithm):
                 cands.append(self.space.sample(rng))
                 origin.append(((), "sample"))
                 continue
-            a, b = pool[wins[i][0]], pool[wins[i][1]]
+            w = wins[i] if wins is not None else self.selection_op.select(positions, 1 + cross[i], rng).tolist()
             if cross[i]:
-                child = uniform_crossover(self.space, self._cfgs[a].genome, self._cfgs[b].genome, rng)[0]
-                parents, op = (a, b), "crossover+mutate"
+                a, b = pool[w[0]], pool[w[1]]
+                child = self.crossover_op.vary(self.space, (self._cfgs[a].genome, self._cfgs[b].genome), rng)[0]
+                parents, op = (a, b), f"{self.crossover_op.label}+{mut.label}"
             else:
-                child, parents, op = self._cfgs[a].genome, (a,), "mutate"
-            cands.append(mutate(self.space, child, rng, rate=self.mutation_rate, sigma=self.mutation_sigma))
+                a = pool[w[0]]
+                child, parents, op = self._cfgs[a].genome, (a,), mut.label
+            cands.append(mut.vary(self.space, (child,), rng)[0])
             origin.append((parents, op))
         self._model.refresh(self._cfgs, self.n_told)
         if not self._model.ready:
@@ -357,6 +386,20 @@ class AdaptiveFidelityEA(Algorithm):
             else np.empty((0, self._features.n_features))
         j = self._model.screen(self._feature_rows(np.array(cands)), parents)
         return cands[j], origin[j][0], origin[j][1] + "+screened"
+
+    def _tournaments(self, n: int, n_pool: int) -> list[list[int]] | None:
+        """Two tournament winners (pool positions) per candidate, drawn at once, for the built-in tournament.
+
+        The same rule as :func:`~evoautodl.operators.selection.tournament` on
+        positions (the lowest position among ``size`` entrants wins), its entrants
+        drawn for all ``n`` candidates in one call. None for any other selection
+        (it is called per candidate).
+        """
+        op = self.selection_op
+        if not (op.builtin and op.fn is tournament):
+            return None
+        size = int(op.params.get("size", self.tournament_size))
+        return self.rng.integers(0, max(n_pool, 1), size=(n, 2, size)).min(axis=2).tolist()
 
     # ------------------------------------------------------------------ tell
     def on_result(self, result: Result) -> None:
@@ -391,7 +434,7 @@ class AdaptiveFidelityEA(Algorithm):
             self._n_configs_told += 1
         cfg.reached = max(cfg.reached, k)
         if k == self._r:
-            self._keep_if_incumbent(f, t.checkpoint_key, math.isfinite(f) and result.checkpoint is not None)
+            self.keep_if_incumbent(result)
             if cfg.free_from is not None and math.isfinite(f):
                 self._free.append(t.individual_id)
                 self._schedule.update(self._cfgs, self._free)
@@ -430,14 +473,6 @@ class AdaptiveFidelityEA(Algorithm):
             out = cands[keep]
             self.discard_checkpoint(checkpoint_key(out[1], self.budgets[k]))
             cands[keep] = (out[0], out[1], False)
-
-    def _keep_if_incumbent(self, f: float, key: str, has_ckpt: bool) -> None:
-        if has_ckpt and (self._incumbent is None or f < self._incumbent[0]):
-            if self._incumbent is not None:
-                self.discard_checkpoint(self._incumbent[1])
-            self._incumbent = (f, key)
-        else:
-            self.discard_checkpoint(key)
 
     # ------------------------------------------------------------------ decisions
     def _log_decision(self) -> None:
