@@ -18,6 +18,13 @@ not grow with the number of evaluations: the GP keeps at most
 ``max_model_points`` points and refits its hyperparameters on a geometric
 schedule) and over the whole run, plus the share of the run spent in the
 GP's hyperparameter fits. Recorded output: results/adaptive_overhead.txt.
+
+BLAS threads: ``process_time`` counts the CPU time of every thread of the
+process, and the GP's matrices are small (at most ``max_model_points``), so a
+multi-threaded BLAS mostly adds its threads' spinning: run it with
+``OPENBLAS_NUM_THREADS=1`` (printed in the header) to measure the
+algorithm's own cost; on a loaded 2-core machine the default threads read
+about ten times higher.
 """
 
 from __future__ import annotations
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         w.setup()
         problems.append(("LCBench 3945 (7)", w))
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}; "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"{args.evals} evaluations, {args.workers} in flight, ladder {LADDER.budgets}; "
           f"CPU ms per evaluation (ask + tell), blocks of {BLOCK}")
     head = " ".join(f"{f'{i * BLOCK // 1000}-{(i + 1) * BLOCK // 1000}k':>7s}" for i in range(args.evals // BLOCK))
