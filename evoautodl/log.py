@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from evoautodl.errors import RunDirError
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
 
 __all__ = [
     "CorruptLine",
@@ -95,6 +95,7 @@ def result_to_json(r: Result) -> str:
         "parent_ids": list(t.parent_ids),
         "operator": t.operator,
         "resume_from": t.resume_from,
+        "resume_budget": t.resume_budget,
         "checkpoint": r.checkpoint,
         "error": r.error,
         "genome": list(t.genome),
@@ -135,6 +136,11 @@ def result_from_json(obj: dict[str, Any]) -> Result:
 def _decode(obj: dict[str, Any]) -> Result:
     if not isinstance(obj["config"], dict):
         raise ValueError(f"'config' is {type(obj['config']).__name__}, expected an object")
+    resume_from = _text(obj["resume_from"], "resume_from")
+    if "resume_budget" in obj:
+        resume_budget = None if obj["resume_budget"] is None else _num(obj["resume_budget"])
+    else:  # a log written before trials carried their resume budget: the key names it
+        resume_budget = None if resume_from is None else parse_checkpoint_budget(resume_from)
     trial = Trial(
         trial_id=int(obj["trial_id"]),
         individual_id=int(obj["individual_id"]),
@@ -144,9 +150,10 @@ def _decode(obj: dict[str, Any]) -> Result:
         seed=int(obj["seed"]),
         parent_ids=tuple(int(p) for p in obj["parent_ids"]),
         operator=str(obj["operator"]),
-        resume_from=_text(obj["resume_from"], "resume_from"),
+        resume_from=resume_from,
         generation=int(obj["generation"]),
         rung=int(obj["rung"]),
+        resume_budget=resume_budget,
     )
     return Result(
         trial=trial,
@@ -329,6 +336,7 @@ def _plain(r: Result) -> bool:
             and type(r.host) is str and type(r.device) is str and (r.error is None or type(r.error) is str)
             and (r.checkpoint is None or type(r.checkpoint) is str)
             and (t.resume_from is None or type(t.resume_from) is str) and type(t.operator) is str
+            and (t.resume_budget is None or type(t.resume_budget) in (float, int))
             and type(t.trial_id) is int and type(t.individual_id) is int and type(t.seed) is int
             and type(t.generation) is int and type(t.rung) is int and type(t.budget_epochs) in (float, int)
             and _numbers(t.genome) and all(type(p) is int for p in t.parent_ids) and isinstance(t.config, dict))
@@ -358,7 +366,7 @@ def load_run(path: str | Path, *, skip_corrupt: bool = False):  # -> pandas.Data
     objective (first objective), one column per objective name, one column per
     hyperparameter (NaN when inactive), epochs_trained, cost_s, start_time,
     end_time, duration_s, worker, host, device, seed, parent_ids, operator,
-    resume_from, checkpoint, error_message, ``metric.<name>`` per metric, and
+    resume_from, resume_budget, checkpoint, error_message, ``metric.<name>`` per metric, and
     ``curve`` (dict of per-epoch lists). An objective whose name collides with
     one of these columns is prefixed ``obj.``; ``df.attrs["objective_columns"]``
     lists the objective columns in order.
@@ -375,7 +383,8 @@ def load_run(path: str | Path, *, skip_corrupt: bool = False):  # -> pandas.Data
     hp_names = list(meta.get("hyperparameters", []))
     reserved = {"trial_id", "individual_id", "generation", "rung", "budget_epochs", "status", "objective",
                 "epochs_trained", "cost_s", "start_time", "end_time", "duration_s", "worker", "host",
-                "device", "seed", "parent_ids", "operator", "resume_from", "checkpoint", "error_message", "curve"}
+                "device", "seed", "parent_ids", "operator", "resume_from", "resume_budget", "checkpoint",
+                "error_message", "curve"}
     rows = []
     results, corrupt = read_log(run_dir, skip_corrupt=skip_corrupt)
     for c in corrupt:
@@ -394,8 +403,8 @@ def load_run(path: str | Path, *, skip_corrupt: bool = False):  # -> pandas.Data
             row[k if k not in reserved else f"hp.{k}"] = v
         row.update(epochs_trained=r.epochs_trained, cost_s=r.cost_s, start_time=r.start_time, end_time=r.end_time,
                    duration_s=r.end_time - r.start_time, worker=r.worker, host=r.host, device=r.device, seed=t.seed,
-                   operator=t.operator, resume_from=t.resume_from, checkpoint=r.checkpoint, error_message=r.error,
-                   parent_ids=t.parent_ids)
+                   operator=t.operator, resume_from=t.resume_from, resume_budget=t.resume_budget,
+                   checkpoint=r.checkpoint, error_message=r.error, parent_ids=t.parent_ids)
         row.update({f"metric.{k}": v for k, v in r.metrics.items()})
         row["curve"] = dict(r.curve)
         rows.append(row)

@@ -21,6 +21,7 @@ import enum
 import hashlib
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "as_float",
     "derive_seed",
     "checkpoint_key",
+    "failed_result",
     "parse_checkpoint_budget",
 ]
 
@@ -65,7 +67,11 @@ _KEY_BUDGET = re.compile(r"_b(\d+(?:\.\d+)?)(?:\.[A-Za-z]\w*)?$")
 
 
 def parse_checkpoint_budget(key: str) -> float | None:
-    """Budget encoded in a checkpoint key ``ind0000012_b4`` (or a path ending so), else None."""
+    """Budget encoded in a checkpoint key ``ind0000012_b4`` (or a path ending so), else None.
+
+    Only for reading logs written before trials carried ``resume_budget``; new code reads
+    `Trial.resume_budget`.
+    """
     m = _KEY_BUDGET.search(str(key).replace("\\", "/").rsplit("/", 1)[-1])
     return float(m.group(1)) if m else None
 
@@ -88,12 +94,15 @@ class Trial:
         resume_from: checkpoint key to continue from, or None.
         generation: generation (or bracket) index.
         rung: rung index on the fidelity ladder (0 without a ladder).
+        resume_budget: the budget the ``resume_from`` checkpoint was trained to
+            (None exactly when ``resume_from`` is None): the epochs the trial
+            does not train again.
     """
 
     trial_id: int
     individual_id: int
     config: Mapping[str, Any]
-    genome: tuple[float, ...]
+    genome: tuple[float, ...] = field(repr=False)
     budget_epochs: float
     seed: int
     parent_ids: tuple[int, ...] = ()
@@ -101,11 +110,17 @@ class Trial:
     resume_from: str | None = None
     generation: int = 0
     rung: int = 0
+    resume_budget: float | None = None
 
     @property
     def checkpoint_key(self) -> str:
         """Checkpoint name this trial writes."""
         return checkpoint_key(self.individual_id, self.budget_epochs)
+
+    @property
+    def epochs_to_train(self) -> float:
+        """The budget less the epochs its ``resume_from`` checkpoint already holds."""
+        return self.budget_epochs - (self.resume_budget or 0.0)
 
 
 def as_float(value: Any, what: str) -> float:
@@ -222,7 +237,7 @@ class Result:
     status: Status
     objectives: tuple[float, ...] = ()
     metrics: Mapping[str, float | list[float]] = field(default_factory=dict)
-    curve: Mapping[str, list[float]] = field(default_factory=dict)
+    curve: Mapping[str, list[float]] = field(default_factory=dict, repr=False)
     epochs_trained: float = 0.0
     cost_s: float = 0.0
     error: str | None = None
@@ -248,3 +263,17 @@ class Result:
     def objective(self) -> float:
         """First objective (inf for a trial that did not finish OK)."""
         return self.objectives[0] if self.ok else math.inf
+
+
+def failed_result(trial: Trial, status: Status, error: str, *, worker: int = 0, host: str = "", device: str = "",
+                  start_time: float | None = None, end_time: float | None = None) -> Result:
+    """The Result of a trial that did not finish OK: FAILED, TIMEOUT or CANCELLED, with its error text.
+
+    The one builder of such results (backends, the resume of a trial that killed its
+    worker): no objectives, ``cost_s`` the seconds from ``start_time`` to ``end_time``
+    (both default to now).
+    """
+    end = time.time() if end_time is None else end_time
+    start = end if start_time is None or not start_time else start_time
+    return Result(trial=trial, status=status, error=error, worker=worker, host=host, device=device,
+                  start_time=start, end_time=end, cost_s=max(0.0, end - start))

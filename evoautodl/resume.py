@@ -40,7 +40,7 @@ from typing import Any
 from evoautodl.backends.faults import read_faults
 from evoautodl.errors import AlgorithmError, RunDirError
 from evoautodl.log import read_results
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.rundir import RunDir
 
 __all__ = ["Resumed", "algorithm_call", "replay"]
@@ -154,7 +154,8 @@ def replay(algorithm: Any, rundir: RunDir, *, max_attempts: int = 3) -> Resumed:
 
 def _differs(a: Trial, b: Trial) -> bool:
     return (dict(a.config) != dict(b.config) or a.budget_epochs != b.budget_epochs
-            or a.individual_id != b.individual_id or a.resume_from != b.resume_from)
+            or a.individual_id != b.individual_id or a.resume_from != b.resume_from
+            or a.resume_budget != b.resume_budget)
 
 
 def _judge(algorithm: Any, rundir: RunDir, results: list[Result], journal: list[dict[str, Any]],
@@ -187,4 +188,4 @@ def _died(trial: Trial, deaths: int, max_attempts: int, fault: str | None) -> Re
     error = (f"WorkerDied: the run died {times} while this trial ran, so the trial is taken to kill its worker "
              f"process: {cause}; [run] max_trial_attempts = {max_attempts}")
     logger.warning("trial %d FAILED: %s", trial.trial_id, error)
-    return Result(trial=trial, status=Status.FAILED, error=error)
+    return failed_result(trial, Status.FAILED, error, end_time=0.0)  # when it died is unknown

@@ -8,7 +8,8 @@ Pseudocode::
         if budget left: trials = algorithm.ask(free workers); journal the ask; journal "run"; submit
         results = backend.wait()
         for r in results: log.append(r); algorithm.tell(r)         # one critical section
-        delete checkpoints the algorithm discarded; snapshot state every few seconds
+        delete the checkpoints the algorithm discarded (in batches of 64 keys: one directory scan
+            per batch, not per evaluation); snapshot state every few seconds (deleting the rest first)
     drain (or, on SIGTERM/SIGINT, cancel within a grace period); journal "stop" for cancelled
     trials; snapshot; summary
 
@@ -40,7 +41,7 @@ from evoautodl.algorithms.base import Algorithm
 from evoautodl.backends.base import Backend
 from evoautodl.errors import AlgorithmError, NoWorkersError
 from evoautodl.log import EvaluationLog
-from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
+from evoautodl.records import Result, Status, Trial
 from evoautodl.resume import Resumed, algorithm_call, replay
 from evoautodl.rundir import RunDir
 from evoautodl.stopping import StopCriteria, StopSignals, check_setting
@@ -48,6 +49,9 @@ from evoautodl.stopping import StopCriteria, StopSignals, check_setting
 __all__ = ["RunSummary", "Runner", "StopCriteria", "run"]
 
 logger = logging.getLogger(__name__)
+
+#: discarded checkpoint keys deleted together (each deletion scans the checkpoint folder once)
+DELETE_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,7 @@ class Runner:
         self._healthy = False  # the algorithm's state is whole and counts exactly _n_told log lines
         self._n_told = 0
         self._running: dict[int, Trial] = {}
+        self._discarded: list[str] = []  # checkpoint keys the algorithm let go of, not deleted yet
         self._last_snapshot = 0.0
         self._signals = StopSignals(lambda: backend.interrupt(self.grace_s))
 
@@ -172,6 +177,7 @@ class Runner:
         """
         if self.dir is None or self._log is None or not self._healthy or self._signals.torn:
             return
+        self._delete_discarded()
         with self._signals.critical():
             self._log.sync()
             self.dir.sync_journal()
@@ -223,7 +229,7 @@ class Runner:
     def _in_flight_epochs(self) -> float:
         total = 0.0
         for t in self._running.values():
-            total += t.budget_epochs - (parse_checkpoint_budget(t.resume_from or "") or 0.0)
+            total += t.budget_epochs - (t.resume_budget or 0.0)
         return total
 
     def _submit(self, trials: list[Trial], marked: bool = False) -> None:
@@ -262,11 +268,17 @@ class Runner:
         if error is not None:
             raise error
         if self.dir is not None:
-            keys = self.algorithm.pop_discarded_checkpoints()
-            if keys:
-                self.dir.delete_checkpoints(keys)
+            self._discarded += self.algorithm.pop_discarded_checkpoints()
+            if len(self._discarded) >= DELETE_BATCH:
+                self._delete_discarded()
             if time.monotonic() - self._last_snapshot >= self.checkpoint_interval_s:
                 self._snapshot()
+
+    def _delete_discarded(self) -> None:
+        """Delete the checkpoints the algorithm discarded (one scan of the checkpoint folder for all of them)."""
+        if self._discarded and self.dir is not None:
+            self.dir.delete_checkpoints(self._discarded)
+            self._discarded = []
 
     def _progress_bar(self) -> None:
         if self._bar is not None:
@@ -359,6 +371,7 @@ class Runner:
                 self._signals.restore()
             try:
                 self._snapshot()
+                self._delete_discarded()  # also when the state could not be saved
             finally:
                 if self._log is not None:
                     self._log.close()

@@ -40,10 +40,11 @@ SMALL: dict[str, dict[str, Any]] = {
     "nsga2": {"population_size": 6},
     "asha_ea": {"population_size": 12, "n_initial": 4},
     "pbt": {"population_size": 16, "step_epochs": 1},  # 16 members x 9 steps: not finished within the tests
+    "adaptive_mf": {"n_initial": 4, "n_candidates": 4, "max_model_points": 20},  # a cheaper GP: tests in seconds
 }
 MULTI_OBJECTIVE = {"nsga2"}
 #: algorithms that breed whenever a worker is free (they must keep every worker busy)
-ASYNCHRONOUS = {"random", "steady_state", "regularized", "de-async", "asha_ea", "dehb"}
+ASYNCHRONOUS = {"random", "steady_state", "regularized", "de-async", "asha_ea", "dehb", "adaptive_mf"}
 TIMING_FIELDS = ("start_time", "end_time", "cost_s", "host")
 #: further cases: registry name and options (ga-rungs: budget rises per generation, survivors are promoted)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -60,8 +60,8 @@ def test_baseline_runs_valid_trials_within_the_epoch_budget(name: str) -> None:
         assert r.trial.budget_epochs in (*LADDER.budgets, 18.0) or r.trial.budget_epochs <= MAX_BUDGET
         if r.trial.resume_from is not None:  # continuation: same individual, a lower checkpoint
             assert r.trial.resume_from.startswith(f"ind{r.trial.individual_id:07d}_b")
-            assert parse_checkpoint_budget(r.trial.resume_from) < r.trial.budget_epochs
-            assert r.epochs_trained == r.trial.budget_epochs - parse_checkpoint_budget(r.trial.resume_from)
+            assert r.trial.resume_budget == parse_checkpoint_budget(r.trial.resume_from) < r.trial.budget_epochs
+            assert r.epochs_trained == r.trial.budget_epochs - r.trial.resume_budget
     full = [r for r in results if r.trial.budget_epochs == MAX_BUDGET]
     assert full, "no evaluation at the full budget"
     if algo.multi_fidelity:

@@ -54,9 +54,10 @@ def surrogate(data_root: Path) -> LCBenchSurrogate:
     return wl
 
 
-def _trial(budget: float, resume_from: str | None = None, config: dict | None = None) -> Trial:
+def _trial(budget: float, resume_from: str | None = None, config: dict | None = None,
+           resume_budget: float | None = None) -> Trial:
     return Trial(trial_id=7, individual_id=12, config=config or CFG, genome=(), budget_epochs=budget,
-                 seed=1, resume_from=resume_from)
+                 seed=1, resume_from=resume_from, resume_budget=resume_budget)
 
 
 # -- reference reproduction ----------------------------------------------------------
@@ -160,17 +161,17 @@ def test_evaluate_curve_and_metrics(surrogate: LCBenchSurrogate) -> None:
 @pytest.mark.lcbench
 def test_evaluate_continuation(surrogate: LCBenchSurrogate) -> None:
     full = surrogate.evaluate(_trial(17), None)
-    cont = surrogate.evaluate(_trial(17, resume_from=checkpoint_key(12, 5)), None)
+    cont = surrogate.evaluate(_trial(17, resume_from=checkpoint_key(12, 5), resume_budget=5), None)
     assert cont.curve == full.curve and cont.objectives == full.objectives
     assert cont.epochs_trained == 12
     time = full.curve["time"]
     assert cont.cost_s == pytest.approx(max(time[16] - time[4], 0.0))
-    same = surrogate.evaluate(_trial(17, resume_from="ind0000003_b17"), None)
+    same = surrogate.evaluate(_trial(17, resume_from="ind0000003_b17", resume_budget=17), None)
     assert same.epochs_trained == 0 and same.cost_s == 0.0
     with pytest.raises(ValueError, match="smaller budget"):
-        surrogate.evaluate(_trial(5, resume_from="ind0000012_b17"), None)
-    with pytest.raises(ValueError, match="_b<epochs>"):
-        surrogate.evaluate(_trial(5, resume_from="nonsense"), None)
+        surrogate.evaluate(_trial(5, resume_from="ind0000012_b17", resume_budget=17), None)
+    with pytest.raises(ValueError, match="without resume_budget"):
+        surrogate.evaluate(_trial(5, resume_from="ind0000012_b2"), None)
 
 
 @pytest.mark.lcbench

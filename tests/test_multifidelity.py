@@ -56,7 +56,7 @@ class FileCheckpoints:
             src = folder / f"{trial.resume_from}.ckpt"
             if not src.exists():
                 raise FileNotFoundError(f"checkpoint {src.name} was deleted before trial {trial.trial_id}")
-            assert json.loads(src.read_text())["budget"] == parse_checkpoint_budget(trial.resume_from)
+            assert json.loads(src.read_text())["budget"] == trial.resume_budget
         ev = self.inner.evaluate(trial, context)
         (folder / f"{trial.checkpoint_key}.ckpt").write_text(json.dumps({"budget": trial.budget_epochs}))
         return ev
@@ -125,8 +125,8 @@ def _check_promotions(results: list[Result]) -> int:
     for r in results:
         t = r.trial
         if t.resume_from is not None:
-            b0 = parse_checkpoint_budget(t.resume_from)
-            assert b0 is not None and b0 < t.budget_epochs
+            b0 = t.resume_budget
+            assert b0 is not None and b0 < t.budget_epochs and b0 == parse_checkpoint_budget(t.resume_from)
             owner = t.individual_id if t.operator in ("promote", "continue") else t.parent_ids[0]
             assert t.resume_from == checkpoint_key(owner, b0)
             src = seen.get((owner, b0))
@@ -229,7 +229,7 @@ def test_pbt_exploit_copies_a_better_member(tmp_path: Path, backend: str) -> Non
         t = r.trial
         if t.operator == "exploit":
             donor = t.parent_ids[0]
-            b0 = parse_checkpoint_budget(t.resume_from or "")
+            b0 = t.resume_budget
             assert t.resume_from == checkpoint_key(donor, b0) and t.budget_epochs == b0 + 3
             assert t.individual_id not in (donor, last[t.generation].trial.individual_id)
             donor_result = next(x for x in results if x.trial.individual_id == donor and x.trial.budget_epochs == b0)

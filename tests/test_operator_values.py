@@ -84,6 +84,11 @@ def _drive(algo: Any, n: int = 40) -> list[Any]:
     ("nsga2", {"mutation": nudge, "crossover": "uniform", "population_size": 6}, "crossover+nudge"),
     ("de", {"strategy": de_mean, "strategy_params": {"weight": 0.7}, "population_size": 5}, "de:de_mean"),
     ("dehb", {"strategy": "test_operator_values:de_mean", "ladder": LADDER}, "de_mean"),
+    ("adaptive_mf", {"mutation": nudge, "crossover": midpoint, "selection": best_k, "n_initial": 4,
+                     "n_candidates": 4, "max_model_points": 20, "ladder": LADDER}, "midpoint+nudge+screened"),
+    ("adaptive_mf", {"mutation": "deap.tools:mutGaussian", "mutation_params": {"mu": 0.0, "sigma": 0.1, "indpb": 0.3},
+                     "n_initial": 4, "n_candidates": 4, "max_model_points": 20, "ladder": LADDER},
+     "crossover+mutGaussian+screened"),
 ])
 def test_user_operators_run_inside_every_algorithm(space: Any, name: str, options: dict[str, Any],
                                                    label: str) -> None:
@@ -141,6 +146,32 @@ def test_builtin_defaults_keep_their_labels_and_draws(space: Any) -> None:
     ta, tb = _drive(a, 30), _drive(b, 30)
     assert ta == tb
     assert {t.operator for t in ta} <= {"sample", "mutate", "crossover+mutate"}
+
+
+@pytest.mark.parametrize(("name", "options"), [
+    ("asha_ea", {"n_initial": 4}),
+    ("adaptive_mf", {"n_initial": 4, "n_candidates": 4, "max_model_points": 20}),
+])
+def test_multi_fidelity_defaults_are_the_builtin_names(space: Any, name: str, options: dict[str, Any]) -> None:
+    """Naming the default operators (and the defaults' settings) changes no draw and no label."""
+    a = get_algorithm(name, space, seed=3, ladder=LADDER, **options)
+    b = get_algorithm(name, space, seed=3, ladder=LADDER, mutation="gaussian", crossover="uniform",
+                      selection="tournament", mutation_params={"sigma": 0.2, "rate": 0.3},
+                      selection_params={"size": 3}, **options)
+    ta, tb = _drive(a, 40), _drive(b, 40)
+    assert ta == tb
+    assert "crossover+mutate" in {t.operator.removesuffix("+screened") for t in ta}
+
+
+def test_adaptive_mf_refuses_builtin_settings_with_user_operators(space: Any) -> None:
+    with pytest.raises(ConfigError, match="adaptive_mf: mutation_sigma sets the built-in mutation, but mutation is "
+                                          "'nudge'"):
+        get_algorithm("adaptive_mf", space, ladder=LADDER, mutation=nudge, mutation_sigma=0.3)
+    with pytest.raises(ConfigError, match="adaptive_mf: tournament_size sets the built-in tournament"):
+        get_algorithm("adaptive_mf", space, ladder=LADDER, selection="truncation", tournament_size=5)
+    with pytest.raises(ConfigError, match="adaptive_mf: crossover=test_operator_values:nudge: it is declared as a "
+                                          "mutation"):
+        get_algorithm("adaptive_mf", space, ladder=LADDER, crossover=nudge)
 
 
 def test_algorithms_with_user_operators_pass_the_contract() -> None:

@@ -200,3 +200,36 @@ def test_resume_removes_half_written_checkpoints(tmp_path: Path) -> None:
     Runner(RandomSearch(_space(), seed=2), SerialBackend(SleepySphere()), run_dir=run,
            stop=StopCriteria(max_evaluations=5), resume=True).run()
     assert not stale.exists() and keep.exists()
+
+
+class _FileCheckpoints(SleepySphere):
+    """Writes a checkpoint file per trial, as the torch workloads do."""
+
+    def evaluate(self, trial, context):
+        ev = super().evaluate(trial, context)
+        (context.checkpoint_dir / f"{trial.checkpoint_key}.pt").write_text("weights")
+        return ev.__class__(objectives=ev.objectives, epochs_trained=ev.epochs_trained, cost_s=ev.cost_s,
+                            checkpoint=trial.checkpoint_key)
+
+
+def test_discarded_checkpoints_are_deleted_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evoautodl.rundir import RunDir
+    from evoautodl.runner import DELETE_BATCH
+
+    scans: list[int] = []
+    original = RunDir.delete_checkpoints
+    monkeypatch.setattr(RunDir, "delete_checkpoints",
+                        lambda self, keys: scans.append(len(keys)) or original(self, keys))
+    on_disk: list[int] = []
+    run = tmp_path / "r"
+    n = 3 * DELETE_BATCH + 10
+    backend = SerialBackend(_FileCheckpoints(), checkpoint_dir=run / "checkpoints")
+    summary = Runner(RandomSearch(_space(), seed=1, max_budget=9), backend, run_dir=run,
+                     stop=StopCriteria(max_evaluations=n), checkpoint_interval_s=1e9,
+                     on_result=lambda r: on_disk.append(len(list((run / "checkpoints").iterdir())))).run()
+    assert summary.n_evaluations == n and summary.n_failed == 0
+    # one folder scan per batch of keys (plus the rest at the end), not one per evaluation
+    assert len(scans) <= n // DELETE_BATCH + 1 and all(k >= DELETE_BATCH for k in scans[:-1])
+    assert max(on_disk) <= DELETE_BATCH + 2
+    left = [p.name for p in (run / "checkpoints").iterdir()]
+    assert left == [f"{summary.best.trial.checkpoint_key}.pt"]  # random search keeps the incumbent's only

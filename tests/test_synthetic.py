@@ -20,9 +20,10 @@ ADAM = {"lr": 0.001, "batch_size": 64, "layers": 1, "width": 256, "activation": 
         "augment": "none", "optimizer": "adam", "beta1": 0.9}
 
 
-def _trial(config: dict, budget: float = 27, seed: int = 1, resume_from: str | None = None, tid: int = 0) -> Trial:
+def _trial(config: dict, budget: float = 27, seed: int = 1, resume_from: str | None = None, tid: int = 0,
+           resume_budget: float | None = None) -> Trial:
     return Trial(trial_id=tid, individual_id=4, config=config, genome=(), budget_epochs=budget, seed=seed,
-                 resume_from=resume_from)
+                 resume_from=resume_from, resume_budget=resume_budget)
 
 
 def _tau(wl: MixedRastrigin, configs: list[dict], low: int = 1) -> float:
@@ -122,12 +123,12 @@ def test_continuation_and_cost() -> None:
     wl = MixedRastrigin(epoch_cost_s=2.0)
     full = wl.evaluate(_trial(SGD, 27), None)
     assert full.epochs_trained == 27 and full.cost_s == 54.0 and full.checkpoint == checkpoint_key(4, 27)
-    cont = wl.evaluate(_trial(SGD, 27, resume_from=checkpoint_key(4, 9)), None)
+    cont = wl.evaluate(_trial(SGD, 27, resume_from=checkpoint_key(4, 9), resume_budget=9), None)
     assert cont.epochs_trained == 18 and cont.cost_s == 36.0 and cont.curve == full.curve
     with pytest.raises(ValueError, match="smaller budget"):
-        wl.evaluate(_trial(SGD, 3, resume_from="ind0000004_b9"), None)
-    with pytest.raises(ValueError, match="_b<epochs>"):
-        wl.evaluate(_trial(SGD, 3, resume_from="ind0000004"), None)
+        wl.evaluate(_trial(SGD, 3, resume_from="ind0000004_b9", resume_budget=9), None)
+    with pytest.raises(ValueError, match="without resume_budget"):
+        wl.evaluate(_trial(SGD, 3, resume_from="ind0000004_b1"), None)
     for bad in (0, 28, float("inf")):
         with pytest.raises(ValueError, match=r"1\.\.27"):
             wl.evaluate(_trial(SGD, bad), None)

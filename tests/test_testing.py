@@ -101,7 +101,8 @@ class ResumesDiscarded(Algorithm):
             if self.best is not None and self.rng.random() < 0.3:
                 t = self.best[1]
                 out.append(self.make_trial(t.genome, budget=self.ladder.budgets[1], individual_id=t.individual_id,
-                                           operator="promote", resume_from=t.checkpoint_key, rung=1))
+                                           operator="promote", resume_from=t.checkpoint_key,
+                                           resume_budget=t.budget_epochs, rung=1))
             else:
                 out.append(self.make_trial(self.space.sample(self.rng), budget=self.ladder.budgets[0]))
         return out

@@ -34,8 +34,10 @@ CURVE = ("train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "obj
 
 
 def trial(config, budget, *, ind=0, tid=0, seed=123, resume=None) -> Trial:
+    """``resume``: (checkpoint key, the budget it was trained to) or None."""
+    key, at = resume or (None, None)
     return Trial(trial_id=tid, individual_id=ind, config=config, genome=(), budget_epochs=budget, seed=seed,
-                 resume_from=resume)
+                 resume_from=key, resume_budget=at)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def test_mlp_continuation_equals_straight_run(mlp, tmp_path) -> None:
     straight = mlp.evaluate(trial(MLP_CFG, 12, ind=0, seed=7), ctx)
     first = mlp.evaluate(trial(MLP_CFG, 4, ind=1, seed=7), ctx)
     # The promoted trial has its own (different) seed; the lineage's seed comes from the checkpoint.
-    cont = mlp.evaluate(trial(MLP_CFG, 12, ind=1, tid=5, seed=999, resume="ind0000001_b4"), ctx)
+    cont = mlp.evaluate(trial(MLP_CFG, 12, ind=1, tid=5, seed=999, resume=("ind0000001_b4", 4)), ctx)
     assert first.epochs_trained == 4 and cont.epochs_trained == 8 and cont.metrics["resumed_epochs"] == 4
     assert all(len(cont.curve[k]) == 12 for k in CURVE)
     assert cont.curve["val_loss"][:4] == first.curve["val_loss"]
@@ -109,7 +111,7 @@ def test_cnn_continuation_equals_straight_run(cnn, config, tmp_path) -> None:
     ctx = WorkerContext.local(checkpoint_dir=tmp_path)
     straight = cnn.evaluate(trial(config, 12, ind=0), ctx)
     cnn.evaluate(trial(config, 4, ind=1), ctx)
-    cont = cnn.evaluate(trial(config, 12, ind=1, tid=3, seed=5, resume="ind0000001_b4"), ctx)
+    cont = cnn.evaluate(trial(config, 12, ind=1, tid=3, seed=5, resume=("ind0000001_b4", 4)), ctx)
     assert cont.epochs_trained == 8 and len(cont.curve["val_accuracy"]) == 12
     assert straight.metrics["val_accuracy"] > 0.5
     _assert_same_run(straight, cont, tmp_path, "ind0000000_b12", "ind0000001_b12")
@@ -129,7 +131,7 @@ def test_pbt_resume_applies_new_hyperparameters(mlp, tmp_path) -> None:
     ctx = WorkerContext.local(checkpoint_dir=tmp_path)
     donor = mlp.evaluate(trial(MLP_CFG, 4, ind=0), ctx)
     new = {**MLP_CFG, "learning_rate": 0.01, "momentum": 0.5, "weight_decay": 0.02}
-    ev = mlp.evaluate(trial(new, 8, ind=1, tid=1, seed=9, resume="ind0000000_b4"), ctx)
+    ev = mlp.evaluate(trial(new, 8, ind=1, tid=1, seed=9, resume=("ind0000000_b4", 4)), ctx)
     assert ev.epochs_trained == 4 and len(ev.curve["val_loss"]) == 8
     assert ev.curve["val_loss"][:4] == donor.curve["val_loss"]
     assert ev.curve["lr"][4:] == pytest.approx([0.01 * (1 + math.cos(math.pi * e / MAX)) / 2 for e in range(4, 8)])
@@ -142,17 +144,17 @@ def test_pbt_resume_across_optimizers_and_architectures(cnn, tmp_path, caplog) -
     ctx = WorkerContext.local(checkpoint_dir=tmp_path)
     sgd = {**CNN_ADAM, "optimizer": "sgd", "momentum": 0.9, "nesterov": False}
     cnn.evaluate(trial(sgd, 2, ind=0), ctx)
-    ev = cnn.evaluate(trial(CNN_ADAM, 4, ind=1, resume="ind0000000_b2"), ctx)  # sgd -> adam: fresh Adam state
+    ev = cnn.evaluate(trial(CNN_ADAM, 4, ind=1, resume=("ind0000000_b2", 2)), ctx)  # sgd -> adam: fresh Adam state
     assert ev.epochs_trained == 2 and ev.metrics["resumed_epochs"] == 2
     with caplog.at_level(logging.WARNING):
-        other = cnn.evaluate(trial({**CNN_ADAM, "n_blocks": 1}, 2, ind=2, resume="ind0000000_b2"), ctx)
+        other = cnn.evaluate(trial({**CNN_ADAM, "n_blocks": 1}, 2, ind=2, resume=("ind0000000_b2", 2)), ctx)
     assert other.epochs_trained == 2 and other.metrics["resumed_epochs"] == 0
     assert "does not fit" in caplog.text
 
 
 def test_missing_checkpoint_trains_from_scratch(mlp, tmp_path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
-        ev = mlp.evaluate(trial(MLP_CFG, 3, resume="ind0000042_b1"), WorkerContext.local(checkpoint_dir=tmp_path))
+        ev = mlp.evaluate(trial(MLP_CFG, 3, resume=("ind0000042_b1", 1)), WorkerContext.local(checkpoint_dir=tmp_path))
     assert ev.epochs_trained == 3 and "not found" in caplog.text
     assert delete_checkpoint(tmp_path, "ind0000000_b3") is True
     assert delete_checkpoint(tmp_path, "ind0000000_b3") is False
@@ -241,6 +243,6 @@ def test_user_workload_protocol(tmp_path) -> None:
     cfg = {"units": 16, "lr": 0.01, "batch_size": 16}
     straight = w.evaluate(trial(cfg, 6), ctx)
     w.evaluate(trial(cfg, 2, ind=1), ctx)
-    cont = w.evaluate(trial(cfg, 6, ind=1, resume="ind0000001_b2"), ctx)
+    cont = w.evaluate(trial(cfg, 6, ind=1, resume=("ind0000001_b2", 2)), ctx)
     assert cont.epochs_trained == 4 and straight.metrics["val_accuracy"] > 0.5
     _assert_same_run(straight, cont, tmp_path, "ind0000000_b6", "ind0000001_b6")

@@ -44,6 +44,7 @@ ALGORITHM_SPECS: dict[str, str] = {
     "asha_ea": "evoautodl.algorithms.asha:ASHAEvolution",
     "pbt": "evoautodl.algorithms.pbt:PBT",
     "design": "evoautodl.algorithms.design:SpaceFillingDesign",
+    "adaptive_mf": "evoautodl.algorithms.adaptive:AdaptiveFidelityEA",
 }
 
 _COMMON = COMMON_ARGUMENTS

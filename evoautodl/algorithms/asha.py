@@ -182,7 +182,8 @@ class ASHAEvolution(Algorithm):
                 del cands[0]
                 resume = checkpoint_key(ind, self.budgets[k]) if kept else None
                 return self.make_trial(genome, budget=self.budgets[k + 1], individual_id=ind, parent_ids=(ind,),
-                                       operator="promote", resume_from=resume, rung=k + 1)
+                                       operator="promote", resume_from=resume,
+                                       resume_budget=self.budgets[k] if kept else None, rung=k + 1)
         return None
 
     def _parents(self) -> list[_Entry]:

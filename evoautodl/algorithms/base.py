@@ -309,10 +309,23 @@ class Algorithm(ABC):
         parent_ids: Sequence[int] = (),
         operator: str = "sample",
         resume_from: str | None = None,
+        resume_budget: float | None = None,
         generation: int = 0,
         rung: int = 0,
     ) -> Trial:
-        """A Trial for a repaired genome; assigns ids and the derived seed."""
+        """A Trial for a repaired genome; assigns ids and the derived seed.
+
+        ``resume_from`` (a checkpoint key an earlier result left) comes with
+        ``resume_budget``, the budget that checkpoint was trained to: the
+        workload trains only the epochs above it, and the runner counts them.
+
+        Raises:
+            ValueError: ``resume_from`` without ``resume_budget`` (or the reverse), or a
+                ``resume_budget`` that is not a number in [0, budget].
+        """
+        budget_epochs = float(self.max_budget if budget is None else budget)
+        if resume_from is not None or resume_budget is not None:
+            resume_budget = _resume_budget(self.name, resume_from, resume_budget, budget_epochs)
         tid = self.n_asked
         self.n_asked += 1
         g = tuple(float(x) for x in genome)
@@ -321,13 +334,14 @@ class Algorithm(ABC):
             individual_id=self.new_individual_id() if individual_id is None else int(individual_id),
             config=self.space.to_config(g),
             genome=g,
-            budget_epochs=float(self.max_budget if budget is None else budget),
+            budget_epochs=budget_epochs,
             seed=derive_seed(self.seed, tid),
             parent_ids=tuple(int(p) for p in parent_ids),
             operator=operator,
             resume_from=resume_from,
             generation=int(generation),
             rung=int(rung),
+            resume_budget=resume_budget,
         )
         self._pending[tid] = trial
         return trial
@@ -336,6 +350,20 @@ class Algorithm(ABC):
     def fitness_of(result: Result) -> float:
         """Scalar to minimise: first objective, +inf for failed trials."""
         return result.objective
+
+
+def _resume_budget(name: str, resume_from: str | None, resume_budget: Any, budget: float) -> float:
+    """``resume_budget`` checked against ``resume_from`` and the trial's budget (ValueError naming the problem)."""
+    if resume_from is None:
+        raise ValueError(f"{name}: make_trial got resume_budget={resume_budget!r} without resume_from")
+    if resume_budget is None:
+        raise ValueError(f"{name}: make_trial(resume_from={resume_from!r}) needs resume_budget=, the budget that "
+                         "checkpoint was trained to (the epochs the trial does not train again)")
+    if isinstance(resume_budget, bool) or not isinstance(resume_budget, int | float | np.number) or not (
+            0 <= float(resume_budget) <= budget):
+        raise ValueError(f"{name}: resume_budget={resume_budget!r} of {resume_from!r} must be a number in "
+                         f"[0, {budget:g}] (the trial's budget)")
+    return float(resume_budget)
 
 
 #: the parameter of the built-in mutation that each of its float steps ignores

@@ -82,6 +82,7 @@ class _Job:
     genome: np.ndarray
     individual_id: int
     resume_from: str | None
+    resume_budget: float | None = None
 
 
 @dataclass(slots=True)
@@ -199,7 +200,8 @@ class DEHB(Algorithm):
                 br.n_issued += 1
                 trial = self.make_trial(job.genome, budget=self.budgets[j], individual_id=job.individual_id,
                                         parent_ids=(job.individual_id,), operator="promote",
-                                        resume_from=job.resume_from, generation=br.index, rung=j)
+                                        resume_from=job.resume_from, resume_budget=job.resume_budget,
+                                        generation=br.index, rung=j)
                 self._meta[trial.trial_id] = (br.index, -1)
                 return trial
         return None
@@ -284,7 +286,8 @@ class DEHB(Algorithm):
         br.level += 1
         br.n_issued = 0
         br.n_expected = len(promoted)
-        br.queue = [_Job(g, ind, checkpoint_key(ind, budget) if ok else None) for _, _, ind, g, ok in promoted]
+        br.queue = [_Job(g, ind, checkpoint_key(ind, budget), budget) if ok else _Job(g, ind, None)
+                    for _, _, ind, g, ok in promoted]
 
     # ------------------------------------------------------------------ introspection
     def subpopulation(self, rung: int) -> list[tuple[int, float]]:

@@ -66,6 +66,7 @@ class _Planned:
     parent_ids: tuple[int, ...] = ()
     individual_id: int | None = None
     resume_from: str | None = None
+    resume_budget: float | None = None
 
 
 def parse_budget_schedule(schedule: Sequence[Sequence[float]], min_budget: float,
@@ -235,6 +236,7 @@ class GeneticAlgorithm(Algorithm):
             p = self._queue.pop(0)
             out.append(self.make_trial(p.genome, budget=budget, individual_id=p.individual_id,
                                        parent_ids=p.parent_ids, operator=p.operator, resume_from=p.resume_from,
+                                       resume_budget=p.resume_budget,
                                        generation=self.generation, rung=self._rung(budget)))
         return out
 
@@ -290,7 +292,8 @@ class GeneticAlgorithm(Algorithm):
         if self.replacement == "comma" or not self.reevaluate_on_budget_increase:
             return []
         budget = self.budget_of_generation(self.generation)
-        return [_Planned(m.genome, "promote", individual_id=m.individual_id, resume_from=m.checkpoint)
+        return [_Planned(m.genome, "promote", individual_id=m.individual_id, resume_from=m.checkpoint,
+                         resume_budget=m.budget_epochs if m.checkpoint is not None else None)
                 for m in self.population if m.budget_epochs < budget]
 
     def _breed(self) -> list[_Planned]:

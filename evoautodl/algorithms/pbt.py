@@ -84,6 +84,7 @@ class _Step:
     resume_from: str | None
     parent_ids: tuple[int, ...]
     operator: str
+    resume_budget: float | None = None  # the epochs of the resume_from checkpoint
 
 
 class PBT(Algorithm):
@@ -184,7 +185,8 @@ class PBT(Algorithm):
                 label = f"{label}+{self.mutation_op.label}"
             trial = self.make_trial(step.genome, budget=step.budget, individual_id=step.individual_id,
                                     parent_ids=step.parent_ids, operator=label,
-                                    resume_from=step.resume_from, generation=step.member)
+                                    resume_from=step.resume_from, resume_budget=step.resume_budget,
+                                    generation=step.member)
             self._meta[trial.trial_id] = step.member
             out.append(trial)
         return out
@@ -234,16 +236,16 @@ class PBT(Algorithm):
                     d = self._members[donors[int(self.rng.integers(len(donors)))]]
                     self._acquire(d.checkpoint)
                     return _Step(m, self._explore(d.genome), None, self._next_budget(d.epochs), d.checkpoint,
-                                 (d.individual_id,), "exploit")
+                                 (d.individual_id,), "exploit", _epochs_of(d))
         if ok:
             self._acquire(mem.checkpoint)
             return _Step(m, mem.genome, mem.individual_id, self._next_budget(mem.epochs), mem.checkpoint,
-                         (mem.individual_id,), "continue")
+                         (mem.individual_id,), "continue", _epochs_of(mem))
         self._acquire(mem.checkpoint)
         epochs = mem.epochs if mem.checkpoint is not None else 0.0
         parents = (mem.individual_id,) if mem.individual_id >= 0 else ()
         return _Step(m, self._explore(mem.genome), None, self._next_budget(epochs), mem.checkpoint, parents,
-                     "explore")
+                     "explore", _epochs_of(mem))
 
     def _can_donate(self, d: int) -> bool:
         mem = self._members[d]
@@ -281,3 +283,8 @@ class PBT(Algorithm):
     def members(self) -> list[tuple[int, float, float]]:
         """(individual id, epochs, latest fitness) of every member."""
         return [(mm.individual_id, mm.epochs, mm.fitness) for mm in self._members]
+
+
+def _epochs_of(member: _Member) -> float | None:
+    """The budget of a member's checkpoint (None without one): what a trial resuming from it skips."""
+    return member.epochs if member.checkpoint is not None else None

@@ -16,10 +16,10 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 
-from evoautodl.records import Evaluation, Result, Status, Trial
+from evoautodl.records import Evaluation, Result, Status, Trial, failed_result
 from evoautodl.workloads.base import WorkerContext, Workload
 
-__all__ = ["Backend", "execute_trial"]
+__all__ = ["Backend", "execute_trial", "stopped_result"]
 
 
 class Backend(ABC):
@@ -73,18 +73,10 @@ class Backend(ABC):
         return []
 
 
-def _failed(trial: Trial, status: Status, error: str, context: WorkerContext, start: float) -> Result:
-    return Result(
-        trial=trial,
-        status=status,
-        error=error,
-        worker=context.rank,
-        host=context.host,
-        device=context.device,
-        start_time=start,
-        end_time=time.time(),
-        cost_s=time.time() - start,
-    )
+def stopped_result(trial: Trial, status: Status, error: str, context: WorkerContext, start: float) -> Result:
+    """A trial that did not finish OK on the worker of ``context`` (`evoautodl.records.failed_result`)."""
+    return failed_result(trial, status, error, worker=context.rank, host=context.host, device=context.device,
+                         start_time=start)
 
 
 def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> Result:
@@ -101,10 +93,10 @@ def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> R
     except (Exception, SystemExit) as exc:  # failures are data; a workload calling sys.exit costs its trial
         text = f"{type(exc).__name__}: {exc}"
         tb = traceback.format_exc(limit=6)
-        return _failed(trial, Status.FAILED, f"{text}\n{tb}", context, start)
+        return stopped_result(trial, Status.FAILED, f"{text}\n{tb}", context, start)
     end = time.time()
     if not isinstance(ev, Evaluation):
-        return _failed(
+        return stopped_result(
             trial, Status.FAILED,
             f"TypeError: workload returned {type(ev).__name__}, expected evoautodl.Evaluation",
             context, start,

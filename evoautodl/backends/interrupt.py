@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.workloads.base import WorkerContext
 
 __all__ = ["Alarm", "TrialInterrupted", "interrupted_result"]
@@ -45,9 +45,8 @@ class TrialInterrupted(BaseException):
 
 def interrupted_result(trial: Trial, exc: TrialInterrupted, context: WorkerContext, start: float) -> Result:
     """The Result of an evaluation stopped by `TrialInterrupted`."""
-    now = time.time()
-    return Result(trial=trial, status=exc.status, error=exc.reason, worker=context.rank, host=context.host,
-                  device=context.device, start_time=start, end_time=now, cost_s=now - start)
+    return failed_result(trial, exc.status, exc.reason, worker=context.rank, host=context.host,
+                         device=context.device, start_time=start)
 
 
 class Alarm:

@@ -45,7 +45,7 @@ from evoautodl.backends.base import Backend
 from evoautodl.backends.devices import DeviceSpec, launcher_world, parse_devices
 from evoautodl.backends.mpi_worker import release_workers
 from evoautodl.errors import NoWorkersError, WorkloadError
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.workloads.base import Workload
 
 __all__ = ["MPIBackend", "load_mpi", "mpi_rank", "mpi_world_size", "release_workers", "worker_main"]
@@ -98,9 +98,8 @@ class _Worker:
 
 
 def _stopped(trial: Trial, status: Status, error: str, w: _Worker | None, start: float) -> Result:
-    now = time.time()
-    return Result(trial=trial, status=status, error=error, worker=w.rank if w else 0, host=w.host if w else "",
-                  device=w.device if w else "", start_time=start or now, end_time=now, cost_s=now - (start or now))
+    return failed_result(trial, status, error, worker=w.rank if w else 0, host=w.host if w else "",
+                         device=w.device if w else "", start_time=start)
 
 
 class MPIBackend(Backend):

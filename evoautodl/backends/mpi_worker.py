@@ -43,7 +43,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from evoautodl.backends.base import execute_trial
+from evoautodl.backends.base import execute_trial, stopped_result
 from evoautodl.backends.devices import node_index_of, set_torch_threads, worker_device
 from evoautodl.backends.faults import FaultRecorder
 from evoautodl.backends.interrupt import TrialInterrupted
@@ -288,10 +288,6 @@ class _Link:
         self.backoff.bell = Doorbell()
 
 
-def _result(trial: Trial, status: Status, error: str, ctx: WorkerContext, start: float) -> Result:
-    now = time.time()
-    return Result(trial=trial, status=status, error=error, worker=ctx.rank, host=ctx.host, device=ctx.device,
-                  start_time=start, end_time=now, cost_s=now - start)
 
 
 def _evaluate(workload: Any, seq: int, trial: Trial, ctx: WorkerContext, tick: _Tick) -> Result:
@@ -305,10 +301,10 @@ def _evaluate(workload: Any, seq: int, trial: Trial, ctx: WorkerContext, tick: _
             tick.disarm()
     except TrialInterrupted as exc:
         tick.disarm()
-        return _result(trial, exc.status, exc.reason, ctx, start)
+        return stopped_result(trial, exc.status, exc.reason, ctx, start)
     except (SystemExit, KeyboardInterrupt) as exc:  # a workload that exits costs a trial, not the job
         tick.disarm()
-        return _result(trial, Status.FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}",
+        return stopped_result(trial, Status.FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}",
                        ctx, start)
 
 
@@ -363,9 +359,9 @@ def serve(comm: Any = None) -> int:
         tick.drain()
         if seq in tick.cancelled:  # a prefetched trial cancelled before it started
             tick.cancelled.discard(seq)
-            result = _result(trial, Status.CANCELLED, "CANCELLED before it started", ctx, time.time())
+            result = stopped_result(trial, Status.CANCELLED, "CANCELLED before it started", ctx, time.time())
         elif workload is None:
-            result = _result(trial, Status.FAILED, f"worker setup failed: {error}", ctx, time.time())
+            result = stopped_result(trial, Status.FAILED, f"worker setup failed: {error}", ctx, time.time())
         else:
             if faults is not None:
                 faults.begin(trial.trial_id)
@@ -373,8 +369,8 @@ def serve(comm: Any = None) -> int:
         try:
             link.send((seq, result), TAG_RESULT)
         except Exception as exc:  # e.g. an unpicklable metric
-            link.send((seq, _result(trial, Status.FAILED, f"result could not be sent: {exc}", ctx, result.start_time)),
-                      TAG_RESULT)
+            failed = stopped_result(trial, Status.FAILED, f"result could not be sent: {exc}", ctx, result.start_time)
+            link.send((seq, failed), TAG_RESULT)
     if faults is not None:
         faults.close()
     link.send(None, TAG_BYE, timeout_s=10.0)

@@ -11,7 +11,7 @@ from evoautodl.backends.base import Backend, execute_trial
 from evoautodl.backends.faults import FaultRecorder
 from evoautodl.backends.interrupt import Alarm, TrialInterrupted, interrupted_result
 from evoautodl.errors import EvoAutoDLError, WorkloadError
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.workloads.base import WorkerContext, Workload
 
 __all__ = ["SerialBackend", "check_timeout", "setup_workload"]
@@ -100,8 +100,7 @@ class SerialBackend(Backend):
         self._alarm.stop_after(grace_s)
 
     def cancel_running(self, grace_s: float = 0.0) -> list[Result]:
-        out = [Result(trial=t, status=Status.CANCELLED, error="run stopped before the trial started")
-               for t in self._queue]
+        out = [failed_result(t, Status.CANCELLED, "run stopped before the trial started") for t in self._queue]
         self._queue.clear()
         return out
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from evoautodl.backends.base import Backend, execute_trial
 from evoautodl.backends.interrupt import Alarm, TrialInterrupted, interrupted_result
 from evoautodl.backends.serial import check_timeout, setup_workload
-from evoautodl.records import Result, Status, Trial
+from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.workloads.base import WorkerContext, Workload
 
 __all__ = ["SimulatedBackend"]
@@ -107,8 +107,8 @@ class SimulatedBackend(Backend):
         self._alarm.stop_after(grace_s)
 
     def cancel_running(self, grace_s: float = 0.0) -> list[Result]:
-        out = [Result(trial=r.trial, status=Status.CANCELLED, error="run stopped", worker=w)
-               for _, _, w, r in sorted(self._events)]
+        out = [failed_result(r.trial, Status.CANCELLED, "run stopped", worker=w, start_time=r.start_time,
+                             end_time=self._clock) for _, _, w, r in sorted(self._events)]
         self._events.clear()
         self._free = list(range(1, self.n_workers + 1))
         return out

@@ -117,6 +117,7 @@ class DEHBLibrary(LibraryAlgorithm):
             if seen is not None and seen["budget"] is not None and seen["budget"] < budget:
                 trial = self.make_trial(genome, budget=budget, individual_id=seen["individual"], operator="promote",
                                         resume_from=checkpoint_key(seen["individual"], seen["budget"]),
+                                        resume_budget=seen["budget"],
                                         rung=self.ladder.rung_of(budget) if self.ladder else 0)
             else:
                 trial = self.make_trial(genome, budget=budget, operator="dehb",

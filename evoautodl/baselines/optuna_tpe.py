@@ -222,7 +222,7 @@ class OptunaHyperband(OptunaTPE):
                 m["step"] += 1
                 trial = self.make_trial(m["genome"], budget=self.steps[m["step"]], individual_id=m["individual"],
                                         operator="continue", resume_from=checkpoint_key(m["individual"], prev),
-                                        rung=m["step"])
+                                        resume_budget=prev, rung=m["step"])
             else:
                 number, config = self._new_config()
                 genome = tuple(float(x) for x in self.space.from_config(config))

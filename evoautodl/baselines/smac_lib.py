@@ -127,7 +127,8 @@ class SMACBO(LibraryAlgorithm):
             rung = self.ladder.rung_of(budget) if self.ladder is not None else 0
             if seen is not None and seen["budget"] is not None and seen["budget"] < budget:
                 trial = self.make_trial(genome, budget=budget, individual_id=seen["individual"], operator="promote",
-                                        resume_from=checkpoint_key(seen["individual"], seen["budget"]), rung=rung)
+                                        resume_from=checkpoint_key(seen["individual"], seen["budget"]),
+                                        resume_budget=seen["budget"], rung=rung)
             else:
                 trial = self.make_trial(genome, budget=budget, operator=self.name, rung=rung,
                                         individual_id=None if seen is None else seen["individual"])

@@ -204,6 +204,10 @@ def _budgets(s: Setup) -> str:
             if written[t.resume_from] >= t.budget_epochs:
                 raise ContractViolation(f"budgets: {algo.name}: trial {t.trial_id} (budget {t.budget_epochs}) "
                                         f"resumes from {t.resume_from!r} written at budget {written[t.resume_from]}")
+            if t.resume_budget != written[t.resume_from]:
+                raise ContractViolation(f"budgets: {algo.name}: trial {t.trial_id} resumes from {t.resume_from!r} "
+                                        f"with resume_budget={t.resume_budget!r}, but it was written at budget "
+                                        f"{written[t.resume_from]}")
     n_resumed = sum(t.resume_from is not None for t in run.asked)
     return f"budgets {sorted(budgets)} ({s.variant}); {n_resumed} trials resumed from valid checkpoints"
 

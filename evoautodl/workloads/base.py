@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from evoautodl.records import Evaluation, Trial, parse_checkpoint_budget
+from evoautodl.records import Evaluation, Trial
 
 __all__ = ["Workload", "WorkerContext", "resolve_budget"]
 
@@ -73,7 +73,7 @@ def resolve_budget(trial: Trial, max_budget: int, min_budget: int = 1, what: str
     """(budget b, epochs already trained b0) of a trial.
 
     ``b = round(trial.budget_epochs)`` must lie in ``min_budget..max_budget``;
-    ``b0`` is the budget of ``trial.resume_from`` (0 without one) and may not exceed b.
+    ``b0 = round(trial.resume_budget)`` (0 without ``resume_from``) and may not exceed b.
 
     Raises:
         ValueError: with a message naming the trial and the offending value.
@@ -87,13 +87,12 @@ def resolve_budget(trial: Trial, max_budget: int, min_budget: int = 1, what: str
         )
     if trial.resume_from is None:
         return b, 0
-    parsed = parse_checkpoint_budget(trial.resume_from)
-    if parsed is None:
+    if trial.resume_budget is None:
         raise ValueError(
-            f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r}, "
-            "which does not end in '_b<epochs>' (see evoautodl.records.checkpoint_key)"
+            f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r} without resume_budget "
+            "(the budget that checkpoint was trained to; Algorithm.make_trial takes it)"
         )
-    b0 = round(parsed)
+    b0 = round(float(trial.resume_budget))
     if b0 > b:
         raise ValueError(
             f"{what}: trial {trial.trial_id} resumes from {trial.resume_from!r} (budget {b0}) "

@@ -39,7 +39,7 @@ from typing import Any
 
 from evoautodl.backends.serial import SerialBackend
 from evoautodl.fidelity import BudgetLadder
-from evoautodl.records import Evaluation, Result, Status, Trial, parse_checkpoint_budget
+from evoautodl.records import Evaluation, Result, Status, Trial
 from evoautodl.runner import Runner, StopCriteria
 from evoautodl.space import SearchSpace
 from evoautodl.workloads.base import WorkerContext
@@ -62,7 +62,7 @@ class ZeroCost:
 
     def evaluate(self, trial: Trial, context: WorkerContext) -> Evaluation:
         g = trial.genome
-        b0 = parse_checkpoint_budget(trial.resume_from) if trial.resume_from else 0.0
+        b0 = trial.resume_budget
         f = sum((x - 0.3) * (x - 0.3) for x in g) + 1.0 / trial.budget_epochs
         objectives = (f,) if self.n_objectives == 1 else (f, sum(x * x for x in g))
         return Evaluation(objectives=objectives, epochs_trained=trial.budget_epochs - (b0 or 0.0), cost_s=0.0,
