@@ -250,7 +250,7 @@ def test_the_small_comparison_runs_from_one_command(tmp_path: Path, capsys: pyte
             pytest.skip(f"{lib} is not installed (pip install evoautodl[baselines])")
     exp = Path(__file__).resolve().parents[1] / "experiments" / "comparison" / "small.toml"
     assert _run(exp, tmp_path / "small") == 0
-    assert "cells         : 63 (complete 63)" in capsys.readouterr().out
+    assert "cells         : 72 (complete 72)" in capsys.readouterr().out
     grid = json.loads((tmp_path / "small" / "grid.json").read_text())
     assert set(grid["problems"]) == {"lcbench-3945", "lcbench-7593", "synthetic"}
     for cell in grid["cells"]:
