@@ -76,8 +76,9 @@ def check_backend_table(table: Mapping[str, Any]) -> dict[str, Any]:
         if key not in _ALL_KEYS:
             raise ConfigError(f"[backend]: unknown key {key!r} (valid keys: {', '.join(sorted(_ALL_KEYS | {'type'}))})")
         if key not in BACKEND_KEYS[btype]:
-            raise ConfigError(f"backend.{key}: the {btype!r} backend does not use it (only {_readers(key)} it); "
-                              "remove it or change backend.type")
+            chosen = (f"the {btype!r} backend does not use it" if btype != "auto" else
+                      "neither backend type = 'auto' picks ('serial', or 'mpi' under mpiexec) uses it")
+            raise ConfigError(f"backend.{key}: {chosen} (only {_readers(key)} it); remove it or change backend.type")
     for key in ("n_workers", "workers_per_gpu", "torch_threads"):
         if key in out:
             _number(key, out[key], integer=True)
