@@ -287,6 +287,11 @@ def _build_algorithm(algo: dict[str, Any], space: Any, workload: Any, seed: int,
     from evoautodl.algorithms import algorithm_class, get_algorithm
 
     name = algo.pop("name", "random")
+    where = {"seed": "the top-level seed", "max_budget": "fidelity.max_budget (or the workload's maximum budget)",
+             "ladder": "the [fidelity] table", "n_objectives": "the workload's objective_names"}
+    for key, source in where.items():
+        if key in algo:
+            raise ConfigError(f"algorithm.{key}: the experiment sets it from {source}; remove it from [algorithm]")
     cls = algorithm_class(name)
     _check_own_options(name, cls, algo)
     n_obj = len(getattr(workload, "objective_names", ("objective",)))

@@ -81,6 +81,8 @@ def _with(base: dict[str, Any], **tables: Any) -> dict[str, Any]:
     (_with(SYNTH, run={"enqueue": [], "enqueue_file": "x.json"}), r"run.enqueue_file: give run.enqueue or"),
     (_with(SYNTH, run={"enqueue_file": "missing.json"}), r"run.enqueue_file: .*missing.json' does not exist"),
     (_with(SYNTH, algorithm={"name": 3}), r"algorithm name: expected a string"),
+    (_with(SYNTH, algorithm={"name": "ga", "seed": 3}), r"algorithm.seed: the experiment sets it from the top-level"),
+    (_with(SYNTH, algorithm={"name": "dehb", "max_budget": 3}), r"algorithm.max_budget: the experiment sets it from"),
 ])
 def test_settings_a_run_would_ignore_or_misread_are_errors(cfg: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -197,3 +199,12 @@ def test_a_single_objective_algorithm_on_several_objectives_gets_a_note() -> Non
     notes = parse_experiment(mo).notes
     assert len(notes) == 1 and "algorithm 'ga' minimises the first (error) only" in notes[0]
     assert not parse_experiment({**mo, "algorithm": {"name": "nsga2"}}).notes
+
+
+def test_every_error_class_derives_from_the_package_error() -> None:
+    from evoautodl import errors
+    from evoautodl.analysis.frame import AnalysisError
+    from evoautodl.compare.grid import CompareError
+
+    assert AnalysisError is errors.AnalysisError and CompareError is errors.CompareError
+    assert issubclass(AnalysisError, errors.EvoAutoDLError) and issubclass(CompareError, errors.EvoAutoDLError)
