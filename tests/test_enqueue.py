@@ -104,3 +104,23 @@ def test_enqueue_from_toml_and_from_a_json_file(tmp_path: Path) -> None:
     raw["run"] = {"enqueue_file": "odd.json"}
     with pytest.raises(ConfigError, match=r"run.enqueue_file \(odd.json\)\[0\]: .*'kind'"):
         parse_experiment(raw, base_dir=tmp_path)
+
+
+def test_a_python_resume_with_other_settings_is_refused_naming_them(tmp_path: Path) -> None:
+    _run(_algorithm(), tmp_path / "r", 3)
+    other = get_algorithm("steady_state", SearchSpace.from_dict(SPACE), seed=5, max_budget=9)
+    for config in KNOWN:
+        other.enqueue(config)
+    with pytest.raises(RunDirError, match=r"started with another seed \(was 4, now 5\)"):
+        _run(other, tmp_path / "r", 6, resume=True)
+    narrow = dict(SPACE, x={"type": "float", "lower": -1.0, "upper": 2.0})
+    with pytest.raises(RunDirError, match="the search space"):
+        _run(_algorithm_in(SearchSpace.from_dict(narrow)), tmp_path / "r", 6, resume=True)
+    _run(_algorithm(), tmp_path / "r", 6, resume=True)  # the same settings resume
+
+
+def _algorithm_in(space: SearchSpace) -> Any:
+    algo = get_algorithm("steady_state", space, seed=4, max_budget=9)
+    for config in KNOWN:
+        algo.enqueue(config)
+    return algo

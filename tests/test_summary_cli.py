@@ -137,3 +137,11 @@ def test_show_into_a_closed_pipe_ends_quietly(tmp_path: Path, capsys: pytest.Cap
                           shell=True, capture_output=True, text=True, timeout=120, env=env)
     assert done.stdout.startswith("run           :") and len(done.stdout.splitlines()) == 1
     assert done.stderr == ""
+
+
+def test_demo_dry_run_describes_the_embedded_experiment(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["demo", "--dry-run", "--out", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert "from the embedded quickstart experiment" in out and "fidelity      : rungs 2, 6, 17, 50" in out
+    assert "objective     : val_error (1 - validation accuracy, fraction), minimised" in out
+    assert not (tmp_path / "q").exists()
