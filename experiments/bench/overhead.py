@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.algorithms or [n for n in available_algorithms() if n not in BASELINE_LIBRARIES]
     lines = [f"LCBench space ({space.dim} hyperparameters), {args.evals} evaluations, population "
              f"{args.population}, ladder {LADDER.budgets}, best of {args.repeats}, CPU ms per evaluation; "
-             f"python {sys.version.split()[0]}",
+             f"python {sys.version.split()[0]}; load average at start {os.getloadavg()[0]:.2f}",
              f"{'algorithm':<14}{'runner ms/eval':>16}{'ask+tell ms/eval':>18}  target < 0.2"]
     print("\n".join(lines), flush=True)
     worst = 0.0
