@@ -100,7 +100,7 @@ def summarize_run(run_dir: str | Path, *, top: int = 5, front_rows: int = 50, sk
     unit = "s virtual (simulated clock)" if virtual else "s"
     span = float(df["end_time"].max() - df["start_time"].min())
     clock = "" if virtual else " wall-clock, first start to last end"
-    lines.append(f"time span     : {span:.1f} {unit}{clock}; evaluations {df['duration_s'].sum():.1f} {unit}")
+    lines.append(f"time span     : {span:.1f} {unit}{clock}; evaluations {df['duration_s'].sum():.1f} s in all")
     ok = df[df["status"] == "OK"]
     if ok.empty:
         lines.append("incumbent     : none (no trial finished OK)")
@@ -113,6 +113,7 @@ def summarize_run(run_dir: str | Path, *, top: int = 5, front_rows: int = 50, sk
     hp = [h for h in df.attrs.get("hyperparameters", []) if h in df.columns]
     for h in hp:
         v = best[h]
+        v = v.item() if hasattr(v, "item") else v  # a numpy scalar prints as its Python value
         if not (isinstance(v, float) and math.isnan(v)):
             lines.append(f"    {h} = {v!r}")
     by_budget = ok.groupby("budget_epochs")["objective"].agg(["count", "min", "median"])
