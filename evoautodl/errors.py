@@ -41,6 +41,14 @@ class RunDirError(EvoAutoDLError, RuntimeError):
     """A run directory is missing, locked, or inconsistent."""
 
 
+class AnalysisError(EvoAutoDLError, ValueError):
+    """The data cannot support the analysis asked for (names what is missing); `evoautodl.analysis`."""
+
+
+class CompareError(EvoAutoDLError, ValueError):
+    """A results folder cannot be compared (names the file, key or cell and the problem); `evoautodl.compare`."""
+
+
 class RunError(EvoAutoDLError, RuntimeError):
     """A started run stopped on an error; what it logged is kept and ``evoautodl resume`` continues.
 

@@ -24,11 +24,19 @@ makes the second death conclusive.
 
 Algorithm calls go through `algorithm_call`: an exception in a user's
 ``ask``/``tell`` becomes an `AlgorithmError` naming the algorithm, the call and
-where it raised.
+where it raised. (Replayed asks are ``next_trials``: enqueued configurations
+first, then ``ask``, as the runner asked them.)
+
+Before anything is replayed, `check_compatible` compares the run directory with
+what resumes it (every resume, from the CLI or from Python): the algorithm's
+name, seed and budgets, the search space (``space.json``), the objectives and,
+for an experiment file, the sections a resumed run may not change
+(`fixed_part`): a change is a `RunDirError` naming what changed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections import Counter
@@ -43,7 +51,7 @@ from evoautodl.log import read_results
 from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.rundir import RunDir
 
-__all__ = ["Resumed", "algorithm_call", "replay"]
+__all__ = ["FIXED_SECTIONS", "Resumed", "algorithm_call", "changed_keys", "check_compatible", "fixed_part", "replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,90 @@ def algorithm_call(algorithm: Any, what: str, fn: Callable[..., Any], *args: Any
         logger.debug("%s raised in %s", name, what, exc_info=True)
         raise AlgorithmError(f"algorithm {name!r} ({type(algorithm).__name__}) raised in {what}: "
                              f"{type(exc).__name__}: {exc}{where}") from exc
+
+
+#: the experiment sections a resumed run must not change ([stop], [backend] and [run] may, except run.enqueue)
+FIXED_SECTIONS = ("seed", "workload", "space", "algorithm", "fidelity")
+
+
+def fixed_part(config: dict[str, Any], sections: tuple[str, ...] = FIXED_SECTIONS) -> dict[str, Any]:
+    """The part of an experiment table a resumed run must not change, as plain JSON values.
+
+    ``run.enqueue`` belongs to it (the enqueued configurations are the first trials asked).
+    """
+    part = {k: config.get(k) for k in sections}
+    enqueue = (config.get("run") or {}).get("enqueue")
+    if enqueue is not None:
+        part["run"] = {"enqueue": enqueue}
+    return json.loads(json.dumps(part, default=str))
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested tables."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def _space_signature(space: Any) -> tuple[Any, ...]:
+    cs = space.to_configspace()
+    return (tuple(space.hyperparameters), tuple(sorted(str(c) for c in cs.conditions)),
+            tuple(sorted(str(f) for f in cs.forbidden_clauses)))
+
+
+def check_compatible(rundir: RunDir, algorithm: Any, workload: Any = None,
+                     experiment: dict[str, Any] | None = None) -> None:
+    """Refuse to resume a run with another algorithm, seed, budget, space, objectives or experiment.
+
+    Args:
+        rundir: the run being resumed.
+        algorithm: the freshly built algorithm that will continue it.
+        workload: the workload (its objective names are compared; None: not compared).
+        experiment: the experiment's `fixed_part` (None: a run from Python, no file to compare).
+
+    Raises:
+        RunDirError: naming what changed (dotted keys of the experiment file, or the settings).
+    """
+    meta = rundir.read_meta()
+    if experiment is not None and "experiment" in meta:
+        changed = changed_keys(meta["experiment"], experiment)
+        if changed:
+            raise RunDirError(
+                f"{rundir.path / 'config.toml'} changed since the run started ({', '.join(changed)}): a resumed run "
+                "continues the original experiment, so only [stop], [backend] and [run] (but not run.enqueue) may "
+                "change; undo the edit, or start a new run with another --out"
+            )
+    ladder = algorithm.ladder
+    now: dict[str, Any] = {
+        "algorithm": algorithm.name,
+        "seed": algorithm.seed,
+        "max_budget": algorithm.max_budget,
+        "ladder": None if ladder is None else [ladder.min_budget, ladder.max_budget, ladder.eta],
+        "hyperparameters": list(algorithm.space.names),
+    }
+    if algorithm.n_asked == 0:  # a fresh algorithm holds the whole queue the run started with
+        now["enqueued"] = algorithm.enqueued_configs
+    if workload is not None:
+        now["objective_names"] = list(getattr(workload, "objective_names", ()) or ())
+    changed = [f"{k} (was {meta[k]!r}, now {v!r})" for k, v in now.items() if k in meta and meta[k] != v]
+    space_file = rundir.path / "space.json"
+    if not changed and space_file.is_file():
+        from evoautodl.space import SearchSpace
+
+        try:
+            before = _space_signature(SearchSpace.from_json(space_file))
+        except Exception as exc:  # an unreadable space.json cannot be compared: say so, do not guess
+            raise RunDirError(f"{space_file} cannot be read ({exc}); it records the run's search space") from exc
+        if before != _space_signature(algorithm.space):
+            changed.append("the search space (ranges, defaults, conditions or forbidden clauses differ from "
+                           "space.json)")
+    if changed:
+        raise RunDirError(f"{rundir.path}: the run was started with another {'; '.join(changed)}: a resumed run "
+                          "continues the original one exactly; build the same algorithm, space and workload, or "
+                          "start a new run in another folder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +194,7 @@ def replay(algorithm: Any, rundir: RunDir, *, max_attempts: int = 3) -> Resumed:
     a = 0
 
     def ask(n: int) -> list[Trial]:
-        trials = algorithm_call(algorithm, f"ask({n}) while replaying the journal", algorithm.ask, n)
+        trials = algorithm_call(algorithm, f"ask({n}) while replaying the journal", algorithm.next_trials, n)
         pending_ids.update(t.trial_id for t in trials)
         return trials
 

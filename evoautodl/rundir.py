@@ -87,12 +87,8 @@ class RunDir:
         except OSError as exc:
             raise RunDirError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
 
-    def create(self, overwrite: bool = False) -> None:
-        """Make the folders of a new run; refuse a folder that already holds a run (unless ``overwrite``).
-
-        ``overwrite`` deletes an existing run first, but only a folder that holds
-        nothing but run files and is not in use.
-        """
+    def check_new(self, overwrite: bool = False) -> str:
+        """What `create` would do, without doing it: "new", "empty folder" or "overwrite"; RunDirError if refused."""
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"{self.path} is a file; the run directory must be a folder (choose another --out)")
         if self.exists():
@@ -101,6 +97,20 @@ class RunDir:
                     f"{self.path} already holds a run: use `evoautodl resume {self.path}`, choose another --out, "
                     "or pass --overwrite to delete it and start afresh"
                 )
+            foreign = self.foreign_entries()
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+                raise RunDirError(f"{self.path} holds files that are not part of a run ({shown}): not deleting it")
+            return "overwrite"
+        return "empty folder" if self.path.is_dir() else "new"
+
+    def create(self, overwrite: bool = False) -> None:
+        """Make the folders of a new run; refuse a folder that already holds a run (unless ``overwrite``).
+
+        ``overwrite`` deletes an existing run first, but only a folder that holds
+        nothing but run files and is not in use.
+        """
+        if self.check_new(overwrite) == "overwrite":
             self.remove()
         try:
             self.path.mkdir(parents=True, exist_ok=True)

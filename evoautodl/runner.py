@@ -5,7 +5,8 @@ Pseudocode::
     resume only: replay state.pkl + journal + log (evoautodl.resume); log FAILED the trials that
         were running in max_trial_attempts deaths; run each suspect alone; resubmit the rest
     while not stopped:
-        if budget left: trials = algorithm.ask(free workers); journal the ask; journal "run"; submit
+        if budget left: trials = algorithm.next_trials(free workers)  # enqueued configurations, then ask()
+                        journal the ask; journal "run"; submit
         results = backend.wait()
         for r in results: log.append(r); algorithm.tell(r)         # one critical section
         delete the checkpoints the algorithm discarded (in batches of 64 keys: one directory scan
@@ -42,7 +43,7 @@ from evoautodl.backends.base import Backend
 from evoautodl.errors import AlgorithmError, NoWorkersError
 from evoautodl.log import EvaluationLog
 from evoautodl.records import Result, Status, Trial
-from evoautodl.resume import Resumed, algorithm_call, replay
+from evoautodl.resume import Resumed, algorithm_call, check_compatible, replay
 from evoautodl.rundir import RunDir
 from evoautodl.stopping import StopCriteria, StopSignals, check_setting
 
@@ -54,9 +55,18 @@ logger = logging.getLogger(__name__)
 DELETE_BATCH = 64
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RunSummary:
-    """What a run did."""
+    """What a run did (counts include the evaluations of earlier sessions of a resumed run).
+
+    Attributes:
+        n_evaluations, n_failed, epochs_trained: totals over the run's log.
+        elapsed_s: seconds on the backend's clock (virtual on the simulated backend), across resumes.
+        stopped_by: "max_evaluations", "max_epochs", "max_time_s", "algorithm finished" or "signal SIGTERM"...
+        best: the incumbent (best OK result at the highest budget), None before one.
+        run_dir: the run directory (None: nothing written).
+        n_before: evaluations logged before this session (a resume), 0 for a new run.
+    """
 
     n_evaluations: int
     n_failed: int
@@ -66,6 +76,16 @@ class RunSummary:
     best: Result | None = None
     run_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    n_before: int = 0
+
+    def __repr__(self) -> str:
+        best = "None" if self.best is None else (
+            f"trial {self.best.trial_id} at budget {self.best.trial.budget_epochs:g}: {self.best.objective:.6g}")
+        return (f"RunSummary(n_evaluations={self.n_evaluations}, n_failed={self.n_failed}, "
+                f"epochs_trained={self.epochs_trained:g}, elapsed_s={self.elapsed_s:.1f}, "
+                f"stopped_by={self.stopped_by!r}, best={best}, run_dir={self.run_dir!r})")
+
+    __str__ = __repr__
 
 
 class Runner:
@@ -129,6 +149,7 @@ class Runner:
         self._bar: Any = None
         self._healthy = False  # the algorithm's state is whole and counts exactly _n_told log lines
         self._n_told = 0
+        self._n_before = 0
         self._running: dict[int, Trial] = {}
         self._discarded: list[str] = []  # checkpoint keys the algorithm let go of, not deleted yet
         self._last_snapshot = 0.0
@@ -152,14 +173,23 @@ class Runner:
         from evoautodl import __version__
 
         workload = getattr(self.backend, "workload", None)
-        space = self.algorithm.space
+        algo, space = self.algorithm, self.algorithm.space
+        names = list(getattr(workload, "objective_names", ()) or ())
+        described = getattr(workload, "objective_descriptions", None) or {}
+        ladder = algo.ladder
         meta = {
             "evoautodl_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "algorithm": self.algorithm.name,
-            "seed": self.algorithm.seed,
-            "objective_names": list(getattr(workload, "objective_names", ()) or ()),
+            "algorithm": algo.name,
+            "seed": algo.seed,
+            "max_budget": algo.max_budget,
+            "ladder": None if ladder is None else [ladder.min_budget, ladder.max_budget, ladder.eta],
+            "objective_names": names,
+            "objective_descriptions": {n: described[n] for n in names if n in described},
             "hyperparameters": list(space.names),
+            "enqueued": algo.enqueued_configs,
+            "backend": type(self.backend).__name__,
+            "virtual_clock": bool(getattr(self.backend, "virtual_clock", False)),
             **self.meta,
         }
         self.dir.write_meta(meta)
@@ -198,7 +228,7 @@ class Runner:
     def _ask(self, n: int) -> list[Trial]:
         with self._signals.critical():
             try:
-                trials = list(algorithm_call(self.algorithm, f"ask({n})", self.algorithm.ask, n) or [])
+                trials = list(algorithm_call(self.algorithm, f"ask({n})", self.algorithm.next_trials, n) or [])
                 bad = [t for t in trials if not isinstance(t, Trial) or t.trial_id in self._running]
                 if bad:
                     raise AlgorithmError(f"algorithm {self.algorithm.name!r}: ask({n}) returned {bad[0]!r}, not a "
@@ -291,6 +321,12 @@ class Runner:
         assert self.dir is not None
         if self.resume:
             self.dir.acquire()
+            try:
+                check_compatible(self.dir, self.algorithm, getattr(self.backend, "workload", None),
+                                 self.meta.get("experiment"))
+            except BaseException:
+                self.dir.release()
+                raise
             if self.dir.remove_stale_temporaries():
                 logger.info("removed half-written checkpoint files left by the stopped run")
         else:
@@ -304,7 +340,7 @@ class Runner:
         assert self.dir is not None
         resumed = replay(self.algorithm, self.dir, max_attempts=self.max_trial_attempts)
         self._elapsed_before = resumed.elapsed_s
-        self._n_told = len(resumed.results)
+        self._n_told = self._n_before = len(resumed.results)
         for r in resumed.results:
             self._count(r)
         return resumed
@@ -385,6 +421,7 @@ class Runner:
             stopped_by=stopped_by,
             best=self.best,
             run_dir=str(self.dir.path) if self.dir is not None else None,
+            n_before=self._n_before,
         )
 
     def _stop_running(self) -> None:

@@ -257,7 +257,7 @@ def test_garbage_and_folders_where_files_belong(tmp_path: Path, cli) -> None:
         [stop]
         max_evaluations = 2
     """))
-    _refused(cli("run", str(exp), "--out", "r", cwd=tmp_path), "space.hyperparameters.c.choices", "[1, 2]")
+    _refused(cli("run", str(exp), "--out", "r", cwd=tmp_path), "hyperparameter 'c': 'choices' entry [1, 2] is a list")
     (tmp_path / "afile").write_text("x")
     exp.write_text('[workload]\ntype = "synthetic"\n[stop]\nmax_evaluations = 2\n[backend]\ntype = "simulated"\n')
     _refused(cli("run", str(exp), "--out", "afile", cwd=tmp_path), "afile is a file")

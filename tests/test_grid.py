@@ -256,3 +256,43 @@ def test_the_small_comparison_runs_from_one_command(tmp_path: Path, capsys: pyte
     for cell in grid["cells"]:
         df = load_run(tmp_path / "small" / cell["path"])
         assert 1040 <= df["epochs_trained"].sum() < 1040 + 52
+
+
+def test_expensive_serial_cells_get_the_timeout_fault_dir_and_attempts(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from evoautodl.runner import Runner
+
+    sys.path.insert(0, str(Path(__file__).parent))  # helper_workloads
+    seen: dict[str, object] = {}
+    init = Runner.__init__
+
+    def spy(self, algorithm, backend, **kw):
+        seen.update(attempts=kw.get("max_trial_attempts"), faults=backend._faults, timeout=backend.timeout_s)
+        init(self, algorithm, backend, **kw)
+
+    monkeypatch.setattr(Runner, "__init__", spy)
+    exp = _write(tmp_path, """
+        name = "slow"
+        seeds = [0]
+        [budget]
+        unit = "evaluations"
+        max = 2
+        [run]
+        max_trial_attempts = 2
+        [problems.sleepy]
+        type = "python"
+        target = "helper_workloads:SleepySphere"
+        sleep_s = 5.0
+        cost = "expensive"
+        backend = {timeout_s = 0.2}
+        [algorithms.random]
+        """)
+    out = tmp_path / "res"
+    assert _run(exp, out) == 0
+    cell = out / "cells/sleepy/random/seed0"
+    assert read_cell_state(cell)["status"] == "complete"
+    assert list(load_run(cell)["status"]) == ["TIMEOUT", "TIMEOUT"]  # the serial cell honoured timeout_s
+    assert seen["attempts"] == 2 and seen["faults"] is not None and seen["timeout"] == 0.2
+    assert not list(cell.glob(".*.tmp"))  # config.toml written atomically (temporary file renamed)

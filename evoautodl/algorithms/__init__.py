@@ -28,8 +28,8 @@ from typing import Any
 from evoautodl.algorithms.base import COMMON_ARGUMENTS, Algorithm, Member
 from evoautodl.errors import ConfigError
 
-__all__ = ["ALGORITHMS", "ALGORITHM_SPECS", "COMMON_ARGUMENTS", "Algorithm", "Member", "algorithm_options",
-           "available_algorithms", "get_algorithm"]
+__all__ = ["ALGORITHMS", "ALGORITHM_SPECS", "BASELINE_LIBRARIES", "COMMON_ARGUMENTS", "Algorithm", "Member",
+           "algorithm_class", "algorithm_options", "available_algorithms", "get_algorithm"]
 
 
 #: name -> "module:Class" of every known algorithm (resolved on demand)
@@ -46,6 +46,23 @@ ALGORITHM_SPECS: dict[str, str] = {
     "design": "evoautodl.algorithms.design:SpaceFillingDesign",
     "adaptive_mf": "evoautodl.algorithms.adaptive:AdaptiveFidelityEA",
 }
+
+#: baselines from other libraries (evoautodl.baselines): name -> the library module each needs
+#: (imported only when the baseline is built; ``pip install 'evoautodl[baselines]'``)
+BASELINE_LIBRARIES: dict[str, str] = {
+    "optuna_tpe": "optuna",
+    "optuna_hyperband": "optuna",
+    "dehb_lib": "dehb",
+    "smac_bo": "smac",
+    "smac_hyperband": "smac",
+}
+ALGORITHM_SPECS.update({
+    "optuna_tpe": "evoautodl.baselines.optuna_tpe:OptunaTPE",
+    "optuna_hyperband": "evoautodl.baselines.optuna_tpe:OptunaHyperband",
+    "dehb_lib": "evoautodl.baselines.dehb_lib:DEHBLibrary",
+    "smac_bo": "evoautodl.baselines.smac_lib:SMACBO",
+    "smac_hyperband": "evoautodl.baselines.smac_lib:SMACHyperband",
+})
 
 _COMMON = COMMON_ARGUMENTS
 
@@ -105,8 +122,9 @@ ALGORITHMS: Mapping[str, type] = _Registry()
 
 
 def available_algorithms() -> list[str]:
-    """Names of the registered algorithms whose modules are present."""
-    return [n for n, spec in ALGORITHM_SPECS.items() if _module_exists(spec)]
+    """Names of the registered algorithms whose modules (and, for a baseline, its library) are present."""
+    return [n for n, spec in ALGORITHM_SPECS.items()
+            if _module_exists(spec) and (n not in BASELINE_LIBRARIES or _module_exists(BASELINE_LIBRARIES[n]))]
 
 
 def algorithm_options(cls: type) -> dict[str, Any]:
@@ -139,22 +157,37 @@ def get_algorithm(name: str, space: Any, **options: Any) -> Algorithm:
             whose module is missing, or an option the class does not take
             (naming it and listing the valid ones).
     """
+    return _build(name, algorithm_class(name), space, options)
+
+
+def algorithm_class(name: str) -> type[Algorithm]:
+    """The class registered as ``name``, or a user's ``"module:Class"`` (imported now).
+
+    Raises:
+        ConfigError: an unknown name (listing the known ones), a registered one whose
+            module or library is missing, or a ``"module:Class"`` that is no Algorithm.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"algorithm name: expected a string, got {name!r}")
     if ":" in name and name not in ALGORITHM_SPECS:  # a user's own class, "module:Class"
         cls = _resolve(name)
         if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
             raise ConfigError(f"algorithm {name!r} is not a subclass of evoautodl.algorithms.base.Algorithm")
-        return _build(name, cls, space, options)
+        return cls
     if name not in ALGORITHM_SPECS:
         raise ConfigError(
             f"unknown algorithm {name!r}{_did_you_mean(name, ALGORITHM_SPECS)}; "
             f"known algorithms: {', '.join(available_algorithms())}"
         )
+    if name in BASELINE_LIBRARIES and not _module_exists(BASELINE_LIBRARIES[name]):
+        raise ConfigError(f"algorithm {name!r} needs the {BASELINE_LIBRARIES[name]!r} package, which is not "
+                          "installed (pip install 'evoautodl[baselines]')")
     if not _module_exists(ALGORITHM_SPECS[name]):
         raise ConfigError(
             f"algorithm {name!r} is registered but its module {ALGORITHM_SPECS[name].split(':')[0]} is not "
             f"installed; available: {', '.join(available_algorithms())}"
         )
-    return _build(name, _resolve(name), space, options)
+    return _resolve(name)
 
 
 def _build(name: str, cls: type[Algorithm], space: Any, options: dict[str, Any]) -> Algorithm:

@@ -56,10 +56,12 @@ from evoautodl.operators.values import Operator
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 
-__all__ = ["COMMON_ARGUMENTS", "Algorithm", "Member", "require_ladder"]
+__all__ = ["COMMON_ARGUMENTS", "ENQUEUED", "Algorithm", "Member", "require_ladder"]
 
 #: the arguments every algorithm constructor takes (through ``**common``) besides its own options
 COMMON_ARGUMENTS = ("seed", "n_objectives", "max_budget", "ladder")
+#: the operator of the trials of enqueued configurations
+ENQUEUED = "enqueued"
 
 
 def require_ladder(name: str, ladder: BudgetLadder | None) -> BudgetLadder:
@@ -100,6 +102,10 @@ class Algorithm(ABC):
     asynchronous: bool = False
     #: does the algorithm discard checkpoints itself? (False: the base class keeps only the incumbent's)
     manages_checkpoints: bool = False
+    #: does the algorithm optimise every objective (a Pareto front)? False: it minimises the first one only
+    multi_objective: bool = False
+    #: does ``on_result`` receive the results of enqueued configurations (trials it did not breed)?
+    learns_from_enqueued: bool = True
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0,
                  ladder: BudgetLadder | None = None):
@@ -129,6 +135,7 @@ class Algorithm(ABC):
         self._pending: dict[int, Trial] = {}
         self._discard: list[str] = []
         self._incumbent: tuple[float, str] | None = None  # (fitness, checkpoint key) kept by keep_if_incumbent
+        self._enqueued: list[tuple[tuple[float, ...], float, int]] = []  # (genome, budget, rung) not asked yet
 
     # ------------------------------------------------------------------ protocol
     @abstractmethod
@@ -157,16 +164,71 @@ class Algorithm(ABC):
             self.n_failed += 1
         if trial is not None:
             n_discarded = len(self._discard)
-            self.on_result(result)
-            if not self.manages_checkpoints and _key_of(result) not in self._discard[n_discarded:]:
-                # checkpoint hygiene by default (unless on_result let this checkpoint go itself)
-                if result.trial.budget_epochs >= self.max_budget:
-                    self.keep_if_incumbent(result)
-                else:
-                    self.discard_checkpoint(_key_of(result))
+            enqueued = trial.operator == ENQUEUED
+            if not enqueued or self.learns_from_enqueued:
+                self.on_result(result)
+            if not self.manages_checkpoints or enqueued:
+                # checkpoint hygiene by default, and for the enqueued trials an algorithm did not breed
+                # (unless on_result let this checkpoint go, or kept it as the incumbent, itself)
+                key = _key_of(result)
+                if key not in self._discard[n_discarded:] and (self._incumbent is None or key != self._incumbent[1]):
+                    if result.trial.budget_epochs >= self.max_budget:
+                        self.keep_if_incumbent(result)
+                    else:
+                        self.discard_checkpoint(key)
 
     def on_result(self, result: Result) -> None:  # noqa: B027 (a hook: most algorithms override it)
-        """React to a finished trial this algorithm asked (failed ones have ``result.objective == inf``)."""
+        """React to a finished trial this algorithm asked (failed ones have ``result.objective == inf``).
+
+        This includes the trials of enqueued configurations (``trial.operator == "enqueued"``,
+        made by the base class) unless ``learns_from_enqueued`` is False: an algorithm that
+        keeps bookkeeping per trial it bred should ignore a trial it does not know.
+        """
+
+    # ------------------------------------------------------------------ warm start
+    def enqueue(self, config: Mapping[str, Any]) -> None:
+        """Evaluate a known configuration before anything the algorithm breeds (a warm start).
+
+        The runner asks :meth:`next_trials`, which hands out the enqueued configurations
+        first, in order, as trials with operator ``"enqueued"`` at the maximum budget; their
+        results are told like any other (see ``learns_from_enqueued``), and the checkpoint
+        of one that is not the best at the maximum budget is discarded. The queue is part
+        of the state, so resume stays exact.
+
+        Raises:
+            ConfigError: the configuration is not valid in the space (names the problem),
+                or the algorithm has already asked for trials.
+        """
+        if self.n_asked:
+            raise ConfigError(f"{self.name}: enqueue() before the first ask: enqueued configurations are evaluated "
+                              f"first (this algorithm has asked for {self.n_asked} trials)")
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{self.name}: enqueue() takes a configuration (a dict), got {type(config).__name__}")
+        problem = self.space.explain_invalid(config)
+        if problem:
+            raise ConfigError(f"{self.name}: enqueued configuration {dict(config)!r}: {problem}")
+        genome = tuple(float(x) for x in self.space.from_config(config))
+        self._enqueued.append((genome, self.max_budget, self.rung_of(self.max_budget)))
+
+    @property
+    def n_enqueued(self) -> int:
+        """Enqueued configurations not handed out yet."""
+        return len(self._enqueued)
+
+    @property
+    def enqueued_configs(self) -> list[dict[str, Any]]:
+        """The enqueued configurations not handed out yet (a new run records them; a resume compares them)."""
+        return [self.space.to_config(genome) for genome, _, _ in self._enqueued]
+
+    def next_trials(self, n: int) -> list[Trial]:
+        """What the runner asks: the enqueued configurations first, then ``ask`` for the remaining slots."""
+        out: list[Trial] = []
+        while self._enqueued and len(out) < n:
+            genome, budget, rung = self._enqueued.pop(0)
+            out.append(self.make_trial(genome, budget=budget, operator=ENQUEUED, rung=rung))
+        if len(out) < n:
+            out += self.ask(n - len(out))
+        return out
 
     def is_finished(self) -> bool:
         """True when the algorithm has nothing more to ask (most never finish)."""
@@ -214,6 +276,14 @@ class Algorithm(ABC):
     def uses_ladder(self) -> bool:
         """True when this instance's budgets come from the ladder's rungs (not only its maximum)."""
         return self.multi_fidelity and self.ladder is not None
+
+    @property
+    def ladder_settings(self) -> tuple[str, ...]:
+        """The ladder's settings this instance reads (an experiment refuses a ``[fidelity]`` key it would ignore).
+
+        All three when its budgets come from the rungs (`uses_ladder`), else only ``max_budget``.
+        """
+        return ("min_budget", "max_budget", "eta") if self.uses_ladder else ("max_budget",)
 
     # ------------------------------------------------------------------ helpers
     def keep_if_incumbent(self, result: Result) -> bool:

@@ -68,6 +68,7 @@ class NSGA2(GeneticAlgorithm):
     """
 
     name = "nsga2"
+    multi_objective = True
     default_tournament_size = 2  # binary tournaments
 
     def __init__(

@@ -131,6 +131,7 @@ class PBT(Algorithm):
         **common: Any,
     ):
         super().__init__(space, **common)
+        self._step_from_ladder = self.ladder is not None and step_epochs is None
         if self.ladder is not None:
             step_epochs = self.ladder.min_budget if step_epochs is None else step_epochs
         if step_epochs is None:
@@ -193,6 +194,11 @@ class PBT(Algorithm):
 
     def is_finished(self) -> bool:
         return all(m.done for m in self._members)
+
+    @property
+    def ladder_settings(self) -> tuple[str, ...]:
+        """PBT reads the ladder's max_budget (a member's total) and min_budget as the default step, never eta."""
+        return ("min_budget", "max_budget") if self._step_from_ladder else ("max_budget",)
 
     def _next_budget(self, epochs: float) -> float:
         return min(self.max_budget, epochs + self.step_epochs)

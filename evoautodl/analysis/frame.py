@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evoautodl.errors import EvoAutoDLError
+from evoautodl.errors import AnalysisError
 from evoautodl.space import GeneKind, SearchSpace
 
 __all__ = [
@@ -46,10 +46,6 @@ __all__ = [
 
 MIN_FOREST_TRIALS = 10
 """Fewest OK trials a random forest (fANOVA, LPI, partial dependence) is fitted on."""
-
-
-class AnalysisError(EvoAutoDLError, ValueError):
-    """The data cannot support the analysis asked for (names what is missing)."""
 
 
 def ok_trials(df: pd.DataFrame) -> pd.DataFrame:

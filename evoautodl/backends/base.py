@@ -25,6 +25,9 @@ __all__ = ["Backend", "execute_trial", "stopped_result"]
 class Backend(ABC):
     """How evaluations run."""
 
+    #: True when ``now()`` and the results' times are virtual seconds (the simulated clock), not wall time
+    virtual_clock: bool = False
+
     @property
     @abstractmethod
     def capacity(self) -> int:

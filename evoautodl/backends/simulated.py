@@ -35,19 +35,25 @@ class SimulatedBackend(Backend):
         overhead_s: virtual seconds added to every evaluation (dispatch latency).
         start_time: virtual clock at start (a resumed run continues its clock).
         timeout_s: wall-time limit of one in-process evaluation (None: none) -> TIMEOUT.
+        device: torch device of the in-process evaluations ("cpu" or "cuda:K").
+        torch_threads: torch intra-op threads.
 
     Evaluations run inside ``submit``; on SIGTERM/SIGINT ``interrupt(grace_s)``
     cancels one still running after ``grace_s`` seconds.
     """
 
+    #: results carry virtual times (seconds since the backend started), not wall-clock ones
+    virtual_clock = True
+
     def __init__(self, workload: Workload, n_workers: int = 4, *, checkpoint_dir: str | Path | None = None,
-                 overhead_s: float = 0.0, start_time: float = 0.0, timeout_s: float | None = None):
+                 overhead_s: float = 0.0, start_time: float = 0.0, timeout_s: float | None = None,
+                 device: str = "cpu", torch_threads: int = 1):
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
         self.workload = workload
         self.n_workers = int(n_workers)
         self.overhead_s = float(overhead_s)
-        self.context = WorkerContext.local(checkpoint_dir)
+        self.context = WorkerContext.local(checkpoint_dir, device=device, torch_threads=torch_threads)
         self._clock = float(start_time)
         self._free = list(range(1, self.n_workers + 1))  # worker ids, min-heap
         self._events: list[tuple[float, int, int, Result]] = []  # (end, trial_id, worker, result)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
+from evoautodl.algorithms import ALGORITHM_SPECS, BASELINE_LIBRARIES
 from evoautodl.errors import ConfigError
 
 __all__ = ["BASELINES", "Baseline", "require_baseline", "require_module"]
@@ -40,13 +41,10 @@ class Baseline:
     modules: tuple[str, ...]
 
 
-BASELINES: dict[str, Baseline] = {
-    "optuna_tpe": Baseline("evoautodl.baselines.optuna_tpe:OptunaTPE", ("optuna",), ("optuna",)),
-    "optuna_hyperband": Baseline("evoautodl.baselines.optuna_tpe:OptunaHyperband", ("optuna",), ("optuna",)),
-    "dehb_lib": Baseline("evoautodl.baselines.dehb_lib:DEHBLibrary", ("dehb",), ("dehb",)),
-    "smac_bo": Baseline("evoautodl.baselines.smac_lib:SMACBO", ("smac",), ("smac",)),
-    "smac_hyperband": Baseline("evoautodl.baselines.smac_lib:SMACHyperband", ("smac",), ("smac",)),
-}
+#: the baselines as the algorithm registry has them (``evoautodl.algorithms.ALGORITHM_SPECS`` names each, so
+#: ``[algorithm] name = "optuna_tpe"`` works in an experiment file as in a grid)
+BASELINES: dict[str, Baseline] = {name: Baseline(ALGORITHM_SPECS[name], (lib,), (lib,))
+                                  for name, lib in BASELINE_LIBRARIES.items()}
 
 _INSTALL = "pip install 'evoautodl[baselines]'"
 

@@ -89,6 +89,8 @@ class LibraryAlgorithm(Algorithm):
     """
 
     name = "library"
+    #: the library only learns from the trials it proposed: enqueued configurations are evaluated, not told to it
+    learns_from_enqueued = False
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, n_objectives: int = 1, max_budget: float = 1.0,
                  ladder: BudgetLadder | None = None):

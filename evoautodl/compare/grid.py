@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoautodl.errors import EvoAutoDLError
+from evoautodl.errors import CompareError
 
 __all__ = ["BUDGET_UNITS", "CellSpec", "CompareError", "Grid", "ProblemSpec", "cell_status", "read_grid"]
 
@@ -28,10 +28,6 @@ GRID_NAME = "grid.json"
 CELL_NAME = "cell.json"
 BUDGET_UNITS = ("epochs", "evaluations", "time_s")
 """How budget spent is counted: epochs actually trained, finished trials, or seconds since the first trial started."""
-
-
-class CompareError(EvoAutoDLError, ValueError):
-    """A results folder cannot be compared (names the file, key or cell and the problem)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,12 +29,15 @@ from typing import Any
 
 from evoautodl.errors import ConfigError, EvoAutoDLError
 from evoautodl.grid.spec import BUDGET_UNITS, AlgorithmSpec, GridSpec, ProblemSpec
+from evoautodl.resume import FIXED_SECTIONS as RUN_FIXED_SECTIONS
+from evoautodl.resume import changed_keys
+from evoautodl.resume import fixed_part as resume_fixed_part
 
 __all__ = ["CELL_FILE", "Cell", "CellPlan", "cell_config", "changed_keys", "fixed_part", "plan_cells",
            "read_cell_state", "versions", "write_cell_state"]
 
 CELL_FILE = "cell.json"
-FIXED_SECTIONS = ("seed", "workload", "space", "algorithm", "fidelity", "stop")
+FIXED_SECTIONS = (*RUN_FIXED_SECTIONS, "stop")
 """The sections a cell may not change between a run and a rerun ([backend] and [run] may)."""
 
 _BASE_PACKAGES = ("evoautodl", "numpy", "scipy", "pandas", "ConfigSpace", "deap", "onnxruntime", "torch", "mpi4py")
@@ -95,18 +98,8 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
 
 
 def fixed_part(config: dict[str, Any]) -> dict[str, Any]:
-    """The part of a cell's experiment a rerun must not change (as plain JSON values)."""
-    return json.loads(json.dumps({k: config.get(k) for k in FIXED_SECTIONS}, default=str))
-
-
-def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested tables."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            out += changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
-        return out
-    return [] if old == new else [prefix.rstrip(".")]
+    """The part of a cell's experiment a rerun must not change (as plain JSON values): a run's, and its budget."""
+    return resume_fixed_part(config, FIXED_SECTIONS)
 
 
 def read_cell_state(cell_dir: Path) -> dict[str, Any]:
@@ -157,7 +150,7 @@ def cell_config(spec: GridSpec, p: ProblemSpec, a: AlgorithmSpec, seed: int, alg
         "workload": copy.deepcopy(p.workload),
         "algorithm": {"name": algo_name, **copy.deepcopy(a.options)},
         "stop": dict(spec.stop),
-        "backend": _cheap_backend(spec) if p.cheap else {},
+        "backend": _cheap_backend(spec, p) if p.cheap else {},
     }
     if p.space:
         raw["space"] = copy.deepcopy(p.space)
@@ -169,10 +162,12 @@ def cell_config(spec: GridSpec, p: ProblemSpec, a: AlgorithmSpec, seed: int, alg
     return raw
 
 
-def _cheap_backend(spec: GridSpec) -> dict[str, Any]:
+def _cheap_backend(spec: GridSpec, p: ProblemSpec) -> dict[str, Any]:
+    """A cheap cell's [backend]: serial or simulated, with the problem's per-trial timeout if it gives one."""
+    limit = {"timeout_s": p.backend["timeout_s"]} if "timeout_s" in p.backend else {}
     if spec.backend["type"] == "simulated":
-        return {"type": "simulated", "n_workers": spec.backend.get("n_workers", 1)}
-    return {"type": "serial"}
+        return {"type": "simulated", "n_workers": spec.backend.get("n_workers", 1), **limit}
+    return {"type": "serial", **limit}
 
 
 def _workload_max_budget(workload: Any) -> float | None:
@@ -210,9 +205,10 @@ def plan_cells(spec: GridSpec, base_dir: str | Path, out: Path) -> CellPlan:
         probe = {"seed": 0, "workload": copy.deepcopy(p.workload), "stop": {"max_evaluations": 1},
                  **({"space": copy.deepcopy(p.space)} if p.space else {})}
         try:
-            exp = parse_experiment(probe, base_dir=base)
+            exp = parse_experiment(probe, base_dir=base, strict_fidelity=False)
         except EvoAutoDLError as exc:
             raise ConfigError(f"problems.{p.label}: {exc}") from exc
+        space = exp.space  # built once per problem
         max_budget = _workload_max_budget(exp.workload)
         names = tuple(getattr(exp.workload, "objective_names", ("objective",)))
         problem_info[p.label] = {"max_budget": max_budget, "objective": names[0], "objectives": list(names),
@@ -222,7 +218,7 @@ def plan_cells(spec: GridSpec, base_dir: str | Path, out: Path) -> CellPlan:
             name, _ = algos[a.label]
             raw = cell_config(spec, p, a, spec.seeds[0], name, max_budget)
             try:
-                exp = parse_experiment(raw, base_dir=base)
+                exp = parse_experiment(raw, base_dir=base, space=space, strict_fidelity=False)
             except EvoAutoDLError as exc:
                 raise ConfigError(f"problems.{p.label} x algorithms.{a.label}: {exc}") from exc
             _check_budget(spec, p, exp)

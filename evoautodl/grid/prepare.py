@@ -87,7 +87,7 @@ def _references(plan: CellPlan, old: dict[str, Any]) -> dict[str, dict[str, Any]
             continue
         probe = {"seed": 0, "workload": dict(info["workload"]), "stop": {"max_evaluations": 1},
                  **({"space": p.space} if p.space else {})}
-        exp = parse_experiment(probe, base_dir=plan.base_dir)
+        exp = parse_experiment(probe, base_dir=plan.base_dir, strict_fidelity=False)
         t0 = time.perf_counter()
         value = reference_objective(exp.workload, exp.space, plan.spec.reference_samples, plan.spec.reference_seed)
         method = (REFERENCE_METHOD.format(samples=plan.spec.reference_samples, seed=plan.spec.reference_seed)

@@ -42,7 +42,7 @@ def reference_objective(workload: Any, space: Any, samples: int, seed: int) -> f
     if isinstance(workload, LCBenchSurrogate):
         configs = _configs(space, samples, seed)
         out = workload.predict(configs, workload.max_budget).astype(np.float64)
-        values = workload._objective_curve(out)  # the objective the workload minimises, per row
+        values = workload.objective_values(out)  # the objective the workload minimises, per row
         return float(np.min(values))
     if isinstance(workload, MixedRastrigin) and not workload.multi_objective:
         configs = _configs(space, samples, seed)

@@ -8,8 +8,8 @@ hyperparameter::
     numeric_range       finite bounds, lower < upper, log scale needs lower > 0,
                         an integer range holds at least two integers
     default_in_range    a numeric default inside the bounds
-    levels              categorical choices / ordinal sequence: non-empty, no duplicates,
-                        a default among them
+    levels              categorical choices / ordinal sequence: non-empty, strings, numbers or
+                        booleans (no lists or tables), no duplicates, a default among them
     category_weights    one non-negative weight per choice, not all zero
     legal_value         a value a (serialized) hyperparameter can take
     condition_cycle     conditions form no cycle (graphlib's topological sort)
@@ -29,6 +29,14 @@ __all__ = ["category_weights", "condition_cycle", "default_in_range", "legal_val
 
 def _error(name: Any, problem: str) -> SpaceError:
     return SpaceError(f"hyperparameter {name!r}: {problem}")
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def _finite(v: Any) -> bool:
@@ -66,6 +74,10 @@ def levels(name: str, kind: str, items: Any, default: Any = None) -> list[Any]:
     key, what = ("choices", "choices") if kind == "categorical" else ("sequence", "levels")
     if not isinstance(items, Sequence) or isinstance(items, str) or len(items) == 0:
         raise _error(name, f"{kind} with no {what} (needs a non-empty list {key!r}, got {items!r})")
+    for x in items:
+        if isinstance(x, list | tuple | dict | set) or not _hashable(x):
+            raise _error(name, f"{key!r} entry {x!r} is a {type(x).__name__}; entries must be strings, numbers or "
+                               "booleans")
     if len({repr(x) for x in items}) != len(items):
         raise _error(name, f"duplicate entries in {key!r}: {list(items)!r}")
     if default is not None and not any(type(default) is type(x) and default == x for x in items):

@@ -7,6 +7,25 @@ An optional ``preflight()`` makes cheap checks (files exist, a CSV's columns, an
 array's shape) that the CLI runs on the manager before the run directory is
 created, so bad data is one message instead of a setup failure on every worker.
 The `Evaluation` that ``evaluate`` returns checks its values when it is made.
+
+What a workload declares (optional class attributes, read before anything runs):
+
+* ``hyperparameters``: the names ``evaluate`` reads from ``trial.config``. A
+  search-space hyperparameter the workload does not read would be searched in
+  vain, so `check_space` refuses it. Without the declaration the space cannot
+  be checked, and `check_space` says so.
+* ``required_hyperparameters``: the names it cannot do without: each must be a
+  hyperparameter of the space and active in every configuration (not conditional).
+* ``check_space(space)``: a method for what names alone cannot say (ranges the
+  workload accepts, say); it raises `ConfigError` naming the hyperparameter.
+* ``objective_descriptions``: objective name -> what it measures and its unit
+  (``"1 - validation accuracy, fraction"``), for summaries and ``--dry-run``.
+
+Inactive hyperparameters: a trial's ``config`` holds the active hyperparameters
+only; an inactive conditional hyperparameter (and one the space leaves out) is
+absent, and the workload decides what it means (the torch workloads take their
+space's defaults, `evoautodl.workloads.torch_mlp.DEFAULT_CONFIG` and
+`evoautodl.workloads.torch_cnn.DEFAULT_CONFIG`).
 """
 
 from __future__ import annotations
@@ -16,11 +35,11 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from evoautodl.records import Evaluation, Trial
 
-__all__ = ["Workload", "WorkerContext", "resolve_budget"]
+__all__ = ["Workload", "WorkerContext", "check_space", "describe_objective", "resolve_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +86,52 @@ class Workload(Protocol):
     def evaluate(self, trial: Trial, context: WorkerContext) -> Evaluation:
         """Evaluate one trial at ``trial.budget_epochs``."""
         ...
+
+
+def describe_objective(workload: Any, name: str) -> str:
+    """``"val_error (1 - validation accuracy, fraction)"``, or the bare name when the workload does not say."""
+    text = (getattr(workload, "objective_descriptions", None) or {}).get(name)
+    return f"{name} ({text})" if text else name
+
+
+def check_space(workload: Any, space: Any, where: str = "space") -> list[str]:
+    """Check a search space against what the workload reads (see the module docstring).
+
+    Returns:
+        notes for the user (the workload declares nothing, so nothing was checked).
+
+    Raises:
+        ConfigError: naming the hyperparameter: one the workload does not read, a
+            required one missing or conditional, or what ``workload.check_space`` refuses.
+    """
+    from evoautodl.errors import ConfigError
+
+    kind = type(workload).__name__
+    reads = getattr(workload, "hyperparameters", None)
+    notes: list[str] = []
+    if reads is None:
+        notes.append(f"the workload {kind} does not declare the hyperparameters it reads (a 'hyperparameters' "
+                     "attribute), so the search space is not checked against it")
+    else:
+        reads = tuple(reads)
+        unread = [n for n in space.names if n not in reads]
+        if unread:
+            raise ConfigError(f"{where}: hyperparameter {unread[0]!r} is not read by the workload {kind}, so "
+                              f"searching it changes nothing (it reads: {', '.join(reads)}); remove it")
+    for name in getattr(workload, "required_hyperparameters", ()) or ():
+        if name not in space.index:
+            raise ConfigError(f"{where}: the workload {kind} needs hyperparameter {name!r} in every configuration, "
+                              "and the space lacks it")
+        if space.parents[space.index[name]]:
+            raise ConfigError(f"{where}: the workload {kind} needs hyperparameter {name!r} in every configuration, "
+                              "but it is conditional in the space")
+    custom = getattr(workload, "check_space", None)
+    if callable(custom):
+        try:
+            custom(space)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    return notes
 
 
 def resolve_budget(trial: Trial, max_budget: int, min_budget: int = 1, what: str = "workload") -> tuple[int, int]:

@@ -138,6 +138,16 @@ class LCBenchSurrogate:
 
     min_budget: int = 1
     max_budget: int = MAX_EPOCHS
+    #: what ``evaluate`` reads from a config (a config may carry ``OpenML_task_id`` to override the task)
+    hyperparameters: tuple[str, ...] = (*LCBENCH_HPS, "OpenML_task_id")
+    #: the model needs all 7 in every config
+    required_hyperparameters: tuple[str, ...] = LCBENCH_HPS
+    objective_descriptions: dict[str, str] = {
+        "val_error": "1 - validation accuracy, fraction",
+        "val_cross_entropy": "validation cross-entropy, nats",
+        "val_balanced_error": "1 - validation balanced accuracy, fraction",
+        "test_balanced_error": "1 - test balanced accuracy, fraction",
+    }
 
     def __init__(
         self,
@@ -263,8 +273,34 @@ class LCBenchSurrogate:
                 i = int(np.argmax(bad))
                 raise ValueError(f"LCBench hyperparameter {name!r}={col[i]!r} (config {i}) is outside [{lo}, {hi}]")
 
+    def check_space(self, space: Any) -> None:
+        """Every LCBench hyperparameter of ``space`` stays inside the range the model was trained on.
+
+        Raises:
+            ConfigError: naming the hyperparameter and the range (outside it every trial would fail).
+        """
+        from evoautodl.errors import ConfigError
+        from evoautodl.space import GeneKind
+
+        for h in space.hyperparameters:
+            if h.name == "OpenML_task_id":
+                bad = [v for v in h.levels if str(v) not in LCBENCH_TASK_IDS]
+                if h.kind not in (GeneKind.CATEGORICAL, GeneKind.ORDINAL, GeneKind.CONSTANT) or bad:
+                    raise ConfigError(f"hyperparameter 'OpenML_task_id': values must be LCBench task ids, got "
+                                      f"{bad[:3] or h.kind.name.lower()}")
+                continue
+            if h.name not in LCBENCH_BOUNDS:
+                continue
+            lo, hi = LCBENCH_BOUNDS[h.name]
+            values = (h.lower, h.upper) if h.kind in (GeneKind.FLOAT, GeneKind.INT) else h.levels
+            if any(isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi for v in values):
+                raise ConfigError(f"hyperparameter {h.name!r}: the LCBench surrogate accepts numbers in [{lo:g}, "
+                                  f"{hi:g}] (the model's training range), the space has {list(values)!r}")
+
     # -- workload protocol ------------------------------------------------------------
-    def _objective_curve(self, out: np.ndarray) -> np.ndarray:
+    def objective_values(self, outputs: np.ndarray) -> np.ndarray:
+        """The minimised objective of each row of model outputs (`predict`'s columns `LCBENCH_OUTPUTS`)."""
+        out = outputs
         if self.objective == "val_error":
             return 1.0 - out[:, 1] / 100.0
         if self.objective == "val_cross_entropy":
@@ -278,7 +314,7 @@ class LCBenchSurrogate:
         b, b0 = resolve_budget(trial, self.max_budget, self.min_budget, what="LCBench")
         out = self.predict([trial.config] * b, np.arange(1, b + 1)).astype(np.float64)
         time = out[:, 0]
-        obj = self._objective_curve(out)
+        obj = self.objective_values(out)
         curve: dict[str, list[float]] = {
             "val_error": (1.0 - out[:, 1] / 100.0).tolist(),
             "val_accuracy": out[:, 1].tolist(),

@@ -109,6 +109,15 @@ class MixedRastrigin:
     """
 
     min_budget: int = 1
+    #: what ``evaluate`` reads from a config
+    hyperparameters: tuple[str, ...] = tuple(_SPACE)
+    #: the landscape needs these in every config (dropout, momentum and beta1 are conditional)
+    required_hyperparameters: tuple[str, ...] = ("lr", "batch_size", "layers", "width", "activation", "augment",
+                                                 "optimizer")
+    objective_descriptions: dict[str, str] = {
+        "error": "synthetic error after the budget, in (0.05, 0.95)",
+        "size": "parameters of the MLP the configuration describes, millions",
+    }
 
     def __init__(
         self,
@@ -180,6 +189,45 @@ class MixedRastrigin:
         space = self._space()
         rng = np.random.default_rng(seed)
         return [space.to_config(space.sample(rng)) for _ in range(n)]
+
+    def check_space(self, space: Any, samples: int = 256) -> None:
+        """``space`` only holds configurations this function can evaluate (its own space's values and conditions).
+
+        Each hyperparameter's range or levels must lie inside its own; then ``samples``
+        configurations drawn from ``space`` (seeded, so the check is repeatable) must pass
+        `check_config` (this catches conditions the landscape does not follow).
+
+        Raises:
+            ConfigError: naming the hyperparameter (or the sampled configuration) and the problem.
+        """
+        from evoautodl.errors import ConfigError
+        from evoautodl.space import GeneKind
+
+        own = {h.name: h for h in self._space().hyperparameters}
+        for h in space.hyperparameters:
+            ref = own.get(h.name)
+            if ref is None:
+                continue
+            numeric = (GeneKind.FLOAT, GeneKind.INT)
+            if h.kind in numeric and ref.kind in numeric:
+                ok = ref.lower <= h.lower and h.upper <= ref.upper and (ref.kind is GeneKind.FLOAT or
+                                                                        h.kind is GeneKind.INT)
+                allowed = f"{ref.kind.name.lower()} in [{ref.lower:g}, {ref.upper:g}]"
+            else:
+                values = h.levels if h.kind not in numeric else (h.lower, h.upper)
+                ok = ref.kind not in numeric and all(v in ref.levels for v in values)
+                allowed = (f"one of {list(ref.levels)}" if ref.kind not in numeric
+                           else f"in [{ref.lower:g}, {ref.upper:g}]")
+            if not ok:
+                raise ConfigError(f"hyperparameter {h.name!r}: MixedRastrigin takes values {allowed}")
+        rng = np.random.default_rng(0)
+        for _ in range(samples):
+            config = space.to_config(space.sample(rng))
+            try:
+                self.check_config(config)
+            except ValueError as exc:
+                raise ConfigError(f"the space holds configurations MixedRastrigin cannot evaluate ({exc}); its "
+                                  "conditions must match the workload's own (MixedRastrigin().space_dict())") from None
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Raise ValueError naming the key when a config is not a valid, active-only config."""

@@ -130,6 +130,8 @@ class ImageCNN(TorchWorkload):
     pbt_hyperparameters: tuple[str, ...] = (
         "learning_rate", "weight_decay", "momentum", "nesterov", "beta1", "beta2", "batch_size",
     )
+    #: the hyperparameters of `CNN_SPACE`; one the space leaves out (or an inactive one) takes `DEFAULT_CONFIG`'s
+    hyperparameters: tuple[str, ...] = tuple(CNN_SPACE)
 
     def __init__(
         self,

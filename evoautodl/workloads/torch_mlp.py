@@ -151,6 +151,8 @@ class LCBenchMLP(TorchWorkload):
     #: what PBT's explore may change: hyperparameters a resumed checkpoint can take on
     #: (optimizer settings, batch size); the architecture stays that of the checkpoint
     pbt_hyperparameters: tuple[str, ...] = ("learning_rate", "momentum", "weight_decay", "batch_size")
+    #: the 7 LCBench hyperparameters; one the space leaves out (or an inactive one) takes `DEFAULT_CONFIG`'s value
+    hyperparameters: tuple[str, ...] = tuple(LCBENCH_SPACE)
 
     def __init__(
         self,

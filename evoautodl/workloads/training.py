@@ -176,6 +176,14 @@ class TorchWorkload(abc.ABC):
         eval_batch_size: batch size of validation/test evaluation.
     """
 
+    #: what ``evaluate`` reads from a config (None: not declared; a subclass names its hyperparameters)
+    hyperparameters: tuple[str, ...] | None = None
+    objective_descriptions: dict[str, str] = {
+        "val_error": "1 - validation accuracy, fraction",
+        "val_loss": "validation cross-entropy, nats",
+        "val_balanced_error": "1 - validation balanced accuracy, fraction",
+    }
+
     def __init__(
         self,
         *,
