@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 from evoautodl.compare.grid import Grid
+from evoautodl.errors import RunDirError
+from evoautodl.log import read_meta
 
 __all__ = ["IOH_VERSION", "export_ioh", "ioh_rows"]
 
@@ -73,14 +75,12 @@ def ioh_rows(budget: np.ndarray, best: np.ndarray, total_budget: float) -> list[
 
 def _dimension(cells: pd.DataFrame, genomes: Mapping[tuple, tuple[float, ...]]) -> int:
     for row in cells.itertuples(index=False):
-        meta = Path(row.path) / "run.json"
-        if meta.is_file():
-            try:
-                names = json.loads(meta.read_text()).get("hyperparameters", [])
-            except (OSError, json.JSONDecodeError):
-                names = []
-            if names:
-                return len(names)
+        try:
+            names = read_meta(row.path).get("hyperparameters", [])
+        except RunDirError:
+            names = []
+        if names:
+            return len(names)
     lengths = [len(genomes.get((r.problem, r.algorithm, r.seed), ())) for r in cells.itertuples(index=False)]
     return max([n for n in lengths if n] or [1])
 

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from evoautodl.compare.grid import CellSpec, CompareError, Grid, ProblemSpec, cell_status
-from evoautodl.log import LOG_NAME, result_from_json
+from evoautodl.errors import RunDirError
+from evoautodl.log import LOG_NAME, read_meta, result_from_json
 
 __all__ = ["CellData", "budget_spent", "cell_trace", "load_cell", "load_cells", "trace_steps", "trial_frame"]
 
@@ -105,13 +106,10 @@ def cell_trace(trials: Trials, unit: str, max_budget: float | None) -> pd.DataFr
 
 
 def _objective_index(run_dir: Path, problem: ProblemSpec) -> int:
-    meta_path = run_dir / "run.json"
-    names: list[str] = []
-    if meta_path.is_file():
-        try:
-            names = list(json.loads(meta_path.read_text()).get("objective_names", []))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CompareError(f"{meta_path}: not readable as JSON ({exc})") from exc
+    try:
+        names = [str(n) for n in read_meta(run_dir).get("objective_names", [])]
+    except RunDirError as exc:
+        raise CompareError(str(exc)) from exc
     if problem.objective in names:
         return names.index(problem.objective)
     if problem.objective == "objective":
