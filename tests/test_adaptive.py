@@ -285,3 +285,11 @@ def test_decisions_plot_from_a_run_directory(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "d.png").stat().st_size > 10_000 and "decisions" in done.stdout
+    from evoautodl.analysis.report import analyze_run
+
+    report = analyze_run(tmp_path / "run", importance=False)
+    names = {p.name for p in report.figures}
+    assert {"schedule_agreement.png", "schedule_brackets.png"} <= names
+    text = report.path.read_text()
+    assert "## adaptive_mf's schedule" in text and "schedule decisions" in text
+

@@ -109,7 +109,7 @@ def analyze_run(path: str | Path, *, importance: bool = True, progress: bool = F
     folder.mkdir(parents=True, exist_ok=True)
     chosen = [(fn, forest) for fn, forest in SECTIONS if importance or not forest]
     bar = _progress(len(chosen), progress, run.name)
-    ctx = Context(df=df, space=space, n_trees=n_trees, seed=seed)
+    ctx = Context(df=df, space=space, n_trees=n_trees, seed=seed, run=run)
     sections: list[Section] = []
     written: list[Path] = []
     for fn, _ in chosen:

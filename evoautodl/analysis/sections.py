@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ class Context:
     seed: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
     on_step: Callable[[], None] | None = None
+    run: Path | None = None
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -292,9 +294,30 @@ def multiobjective_section(ctx: Context) -> Section | None:
                                        ("pareto", plots.plot_pareto(ctx.df))), finding)
 
 
+def schedule_section(ctx: Context) -> Section | None:
+    """adaptive_mf's decisions (agreement of each rung with the full budget, bracket shares); None for others."""
+    from evoautodl.analysis.schedule import load_decisions, plot_agreement, plot_brackets
+
+    df = load_decisions(ctx.run) if ctx.run is not None else None
+    if df is None or df.empty:
+        return None
+    last = df.iloc[-1]
+    rungs = sorted({c.split("_")[0] for c in df.columns if c.startswith("rung") and c.endswith("_rho_mean")})
+    agreement = ", ".join(f"{last[f'{r}_budget']:g} epochs {last[f'{r}_rho_mean']:.2f} "
+                          f"[{last[f'{r}_rho_low']:.2f}, {last[f'{r}_rho_high']:.2f}]" for r in rungs)
+    shares = {c[len("bracket_"): -len("_probability")]: float(last[c]) for c in df.columns
+              if c.startswith("bracket_") and c.endswith("_probability")}
+    top = max(shares, key=shares.__getitem__) if shares else "none"
+    finding = (f"After {len(df)} schedule decisions ({last['epochs']:.0f} epochs trained) the rungs agree with the "
+               f"full budget as {agreement} (posterior mean, 80% interval), and bracket {top} gets the largest "
+               f"share of new configurations ({shares.get(top, 0.0):.0%}).")
+    return Section("adaptive_mf's schedule", (("schedule_agreement", plot_agreement(df)),
+                                              ("schedule_brackets", plot_brackets(df))), finding)
+
+
 #: the report's sections, in order; True marks those that need a random forest
 SECTIONS: tuple[tuple[Callable[[Context], Section | None], bool], ...] = (
     (incumbent, False), (objective_by_budget, False), (learning_curves, False), (correlation, False),
     (multiobjective_section, False), (importance_across_budgets, True), (fanova_section, True), (lpi_section, True),
-    (pdp_section, True), (descriptors_section, False), (lineage_section, False),
+    (pdp_section, True), (descriptors_section, False), (lineage_section, False), (schedule_section, False),
 )

@@ -21,57 +21,19 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from evoautodl.rundir import RunDir
+from evoautodl.analysis.schedule import load_decisions as _load
+from evoautodl.analysis.schedule import plot_agreement, plot_brackets
 
 
 def load_decisions(run_dir: str | Path) -> pd.DataFrame:
-    """One row per schedule decision of the adaptive_mf run in ``run_dir`` (``ScheduleDecision.as_dict``)."""
-    state = RunDir(run_dir).load_state()
-    if state is None:
-        raise FileNotFoundError(f"{run_dir}: no state.pkl (not a run directory, or the run never saved its state)")
-    schedule = state["algorithm"].get("_schedule")
-    if schedule is None:
-        raise ValueError(f"{run_dir}: the algorithm is not adaptive_mf (its state has no schedule)")
-    return pd.DataFrame([d.as_dict() for d in schedule.decisions])
-
-
-def plot_agreement(df: pd.DataFrame, ax: Any = None) -> Any:
-    """Agreement of every rung with the full budget against epochs trained."""
-    import matplotlib.pyplot as plt
-
-    ax = ax if ax is not None else plt.figure(figsize=(5, 3)).gca()
-    rungs = sorted({c.split("_")[0] for c in df.columns if c.startswith("rung") and c.endswith("_rho_mean")})
-    for i, r in enumerate(rungs):
-        color = f"C{i}"
-        budget = df[f"{r}_budget"].iloc[0]
-        ax.plot(df["epochs"], df[f"{r}_rho_mean"], color=color, label=f"{budget:g} epochs")
-        ax.fill_between(df["epochs"], df[f"{r}_rho_low"], df[f"{r}_rho_high"], color=color, alpha=0.15, lw=0)
-        ax.plot(df["epochs"], df[f"{r}_rho_hat"], ".", color=color, ms=3)
-        ax.plot(df["epochs"], df[f"{r}_gp_rho"], "--", color=color, lw=0.8)
-    ax.set_ylim(-1.0, 1.0)
-    ax.set_xlabel("epochs trained")
-    ax.set_ylabel("agreement with full budget")
-    ax.legend(fontsize=7, loc="lower right")
-    return ax
-
-
-def plot_brackets(df: pd.DataFrame, ax: Any = None) -> Any:
-    """Share of new configurations each bracket gets (Thompson sampling) against epochs trained."""
-    import matplotlib.pyplot as plt
-
-    ax = ax if ax is not None else plt.figure(figsize=(5, 3)).gca()
-    cols = [c for c in df.columns if c.startswith("bracket_") and c.endswith("_probability")]
-    labels = [c[len("bracket_"): -len("_probability")] for c in cols]
-    ax.stackplot(df["epochs"], *[df[c] for c in cols], labels=labels, step="post", alpha=0.85)
-    ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("epochs trained")
-    ax.set_ylabel("share of new configurations")
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return ax
+    """One row per schedule decision of the adaptive_mf run in ``run_dir`` (an error for another run)."""
+    df = _load(run_dir)
+    if df is None:
+        raise ValueError(f"{run_dir}: no adaptive_mf schedule in its state.pkl (another algorithm, or no state saved)")
+    return df
 
 
 def main(argv: list[str] | None = None) -> int:
