@@ -74,6 +74,7 @@ def plot_brackets(df: pd.DataFrame, ax: Any = None) -> Any:
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("epochs trained")
     ax.set_ylabel("share of new configurations")
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="bracket\n(sK: start rung K,\nqF: fraction kept)", title_fontsize=6)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              title="bracket\n(sK: start rung K,\nqF: fraction kept)", title_fontsize=6)
     ax.figure.tight_layout()
     return ax
