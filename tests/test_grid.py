@@ -240,6 +240,7 @@ def test_lcbench_reference_matches_the_documented_oracle(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about a minute alone on 2 cores; several times that beside other tests on a busy machine
 @pytest.mark.skipif(not os.environ.get("EVOAUTODL_YAHPO_DATA"), reason="needs the LCBench surrogate files "
                     "(set EVOAUTODL_YAHPO_DATA)")
 def test_the_small_comparison_runs_from_one_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
