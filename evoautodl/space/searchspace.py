@@ -37,6 +37,7 @@ __all__ = ["GeneKind", "Hyperparameter", "SearchSpace"]
 _REPAIR_GENE_TRIES = 64
 _REPAIR_FULL_TRIES = 256
 _FEASIBILITY_SAMPLES = 2000
+_CACHE_SIZE = 4096  # decoded genomes (and snapped genes, per gene) remembered; cleared when full
 
 
 class SearchSpace:
@@ -94,7 +95,8 @@ class SearchSpace:
         self._forbidden_text = [str(f) for f in cs.forbidden_clauses]
         self.default_genome = np.array([c.encode(h.default) for c, h in zip(self._codecs, self.hyperparameters)])
         self._discrete = [i for i, c in enumerate(self._codecs) if c.snap is not None]
-        self._snaps = [(i, self._codecs[i].snap) for i in self._discrete]
+        self._snaps = [(i, self._codecs[i].snap, {}) for i in self._discrete]  # (gene, snap, its cache)
+        self._decoded: dict[tuple[float, ...], tuple[Any, ...]] = {}  # genome -> decoded values (_values)
         self._default_list: list[float] = self.default_genome.tolist()
         if self._forbidden:
             self._check_feasible()
@@ -176,14 +178,26 @@ class SearchSpace:
         """Decoded values, None where inactive (genome assumed in range).
 
         Genes are in topological order, so one pass decodes each active gene
-        after its parents and never decodes an inactive one.
+        after its parents and never decodes an inactive one. The same genome
+        is decoded many times (a parent by every operator that reads it, a
+        child by its repair, the algorithm and ``to_config``): the values of
+        the last few thousand genomes are remembered (a pure function of the
+        genes, so the result is the same either way).
         """
+        key = tuple(genome.tolist() if isinstance(genome, np.ndarray) else genome)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            return list(hit)
         if not self._conditions:
-            return [dec(g) for dec, g in zip(self._decoders, genome)]
-        vals: list[Any] = [None] * self.dim
-        for i, (dec, cond, g) in enumerate(zip(self._decoders, self._gene_conditions, genome)):
-            if cond is None or cond(vals):
-                vals[i] = dec(g)
+            vals = [dec(g) for dec, g in zip(self._decoders, key)]
+        else:
+            vals = [None] * self.dim
+            for i, (dec, cond, g) in enumerate(zip(self._decoders, self._gene_conditions, key)):
+                if cond is None or cond(vals):
+                    vals[i] = dec(g)
+        if len(self._decoded) >= _CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[key] = tuple(vals)
         return vals
 
     def decode_valid(self, genome: Sequence[float]) -> list[Any]:
@@ -290,8 +304,15 @@ class SearchSpace:
             d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
             for x, d in zip(genome.tolist(), self._default_list)
         ]
-        for i, snap in self._snaps:
-            out[i] = snap(out[i])
+        for i, snap, cache in self._snaps:  # most genes of a child are its parents' (already seen) genes
+            x = out[i]
+            y = cache.get(x)
+            if y is None:
+                y = snap(x)
+                if len(cache) >= _CACHE_SIZE:
+                    cache.clear()
+                cache[x] = y
+            out[i] = y
         return out
 
     def snap(self, genome: np.ndarray) -> np.ndarray:
