@@ -342,7 +342,7 @@ class AdaptiveFidelityEA(Algorithm):
     def _feature_rows(self, genomes: np.ndarray) -> np.ndarray:
         active = None
         if self._features.conditional:
-            active = np.array([[v is not None for v in self.space.decode_valid(g)] for g in genomes])
+            active = np.array([[v is not None for v in self.space.decode_activity(g)] for g in genomes])
         return self._features.transform(genomes, active)
 
     def _parent_pool(self) -> list[int]:

@@ -56,7 +56,7 @@ def uniform_crossover(
     ga, gb = as_genome(space, a, "parent a"), as_genome(space, b, "parent b")
     swap = rng.random(space.dim) < swap_prob
     if gene_groups(space).has_conditions:
-        va, vb = space.values(ga), space.values(gb)
+        va, vb = space.activity(ga), space.activity(gb)  # the values of the genes with descendants
         for i, desc in enumerate(space.descendants):
             if desc and va[i] != vb[i]:
                 swap[list(desc)] = swap[i]

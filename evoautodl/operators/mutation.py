@@ -137,7 +137,7 @@ def mutate(
     groups = gene_groups(space)
     cands = groups.mutable_list
     if groups.has_conditions and not mutate_inactive:
-        vals = space.decode_valid(genes)
+        vals = space.decode_activity(genes)
         cands = [i for i in cands if vals[i] is not None]
     n = len(cands)
     if n:

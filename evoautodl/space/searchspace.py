@@ -91,6 +91,11 @@ class SearchSpace:
                 children[p].add(i)
                 children[p] |= children[i]
         self.descendants: tuple[tuple[int, ...], ...] = tuple(tuple(sorted(c)) for c in children)
+        # activity only needs the genes conditions read (and any whose decoded value can be None)
+        read = {p for ps in parents for p in ps}
+        read |= {i for i, h in enumerate(self.hyperparameters) if any(v is None for v in h.levels)}
+        self._activity_plan = [(i, conds[i], self._decoders[i] if i in read else None)
+                               for i in range(self.dim) if conds[i] is not None or i in read]
         self._forbidden = [self._compiler.forbidden(f) for f in cs.forbidden_clauses]
         self._forbidden_text = [str(f) for f in cs.forbidden_clauses]
         self.default_genome = np.array([c.encode(h.default) for c, h in zip(self._codecs, self.hyperparameters)])
@@ -213,6 +218,33 @@ class SearchSpace:
         return self._values(
             [d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x for x, d in zip(g, self._default_list)]
         )
+
+    def activity(self, genome: Sequence[float]) -> list[Any]:
+        """What conditions see: :meth:`values` where a gene is inactive (None) or read by a condition.
+
+        Other active genes read True instead of their value (they are not
+        decoded), so ``activity(g)[i] is not None`` is ``values(g)[i] is not
+        None`` and the genes some condition depends on (``descendants``) carry
+        their values, at the cost of decoding only those. Out-of-range genes
+        are clipped and NaN genes read as the default's gene, as in :meth:`values`.
+        """
+        g = self._check_genome(genome).tolist()
+        return self.decode_activity([d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
+                                     for x, d in zip(g, self._default_list)])
+
+    def decode_activity(self, genome: Sequence[float]) -> list[Any]:
+        """:meth:`activity` of a genome known to be in range: no checks, fast."""
+        key = tuple(genome.tolist() if isinstance(genome, np.ndarray) else genome)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            return list(hit)
+        vals: list[Any] = [True] * self.dim
+        for i, cond, dec in self._activity_plan:
+            if cond is not None and not cond(vals):
+                vals[i] = None
+            elif dec is not None:
+                vals[i] = dec(key[i])
+        return vals
 
     def _violated(self, vals: Sequence[Any]) -> int:
         """Index of the first violated forbidden clause, or -1."""
