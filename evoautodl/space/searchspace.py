@@ -332,9 +332,13 @@ class SearchSpace:
 
     def _snap_list(self, genome: np.ndarray) -> list[float]:
         """Clipped, snapped genes as a list; NaN takes the default's gene (fast path of repair)."""
+        return self._snap_genes(genome.tolist())
+
+    def _snap_genes(self, genes: list[float]) -> list[float]:
+        """:meth:`_snap_list` of genes given as a list of ``dim`` floats."""
         out = [
             d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
-            for x, d in zip(genome.tolist(), self._default_list)
+            for x, d in zip(genes, self._default_list)
         ]
         for i, snap, cache in self._snaps:  # most genes of a child are its parents' (already seen) genes
             x = out[i]
@@ -363,7 +367,20 @@ class SearchSpace:
         to one seeded from the genome itself, so repair is deterministic.
         Raises GenomeError for a wrong length.
         """
-        lst = self._snap_list(self._check_genome(genome))
+        return self._repair_snapped(self._snap_list(self._check_genome(genome)), rng)
+
+    def repair_genes(self, genes: list[float], rng: np.random.Generator | None = None) -> np.ndarray:
+        """:meth:`repair` of a genome given as a list of ``dim`` Python floats (an operator's working copy).
+
+        The same result and the same ``rng`` draws as ``repair(np.array(genes), rng)``, without the
+        conversions.
+        """
+        if len(genes) != self.dim:
+            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        return self._repair_snapped(self._snap_genes(genes), rng)
+
+    def _repair_snapped(self, lst: list[float], rng: np.random.Generator | None) -> np.ndarray:
+        """The forbidden-clause part of :meth:`repair`, on clipped and snapped genes."""
         if not self._forbidden:
             return np.array(lst)
         k = self._violated(self._values(lst))
