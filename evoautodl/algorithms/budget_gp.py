@@ -53,8 +53,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
-from scipy.linalg.lapack import dpotri
+from scipy.linalg import LinAlgError, cho_solve
+from scipy.linalg.lapack import dpotri, dpotrs, dtrtrs
 from scipy.optimize import minimize
 from scipy.special import ndtr, ndtri
 
@@ -157,6 +157,32 @@ def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndar
     sd = np.maximum(sd, 1e-12)
     u = (best - mu) / sd
     return (best - mu) * ndtr(u) + sd * np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+
+
+def _solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``solve_triangular(chol, b, lower=True, check_finite=False)`` for float64 arrays: the same LAPACK call
+    (``dtrtrs``), without scipy's argument handling (it runs for every screened configuration)."""
+    if not len(b):
+        return np.empty_like(b)
+    if chol.flags.f_contiguous:
+        x, info = dtrtrs(chol, b, overwrite_b=False, lower=True, trans=0, unitdiag=False)
+    else:  # scipy solves the transposed upper system on a C-ordered factor
+        x, info = dtrtrs(chol.T, b, overwrite_b=False, lower=False, trans=True, unitdiag=False)
+    if info > 0:
+        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    if info < 0:
+        raise ValueError(f"illegal value in {-info}-th argument of internal trtrs")
+    return x
+
+
+def _cho_solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``cho_solve((chol, True), b, check_finite=False)`` for float64 arrays: the same LAPACK call (``dpotrs``)."""
+    if not len(b):
+        return np.empty_like(b)
+    x, info = dpotrs(chol, b, lower=True, overwrite_b=False)
+    if info != 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal potrs")
+    return x
 
 
 def _matern_value(r: np.ndarray) -> np.ndarray:
@@ -328,7 +354,7 @@ class BudgetGP:
         kx = self._kernel(s, zz, self._s, self._z, self._data_norm())  # (m, n)
         kxx = self._kernel(s, zz, s, zz, s_norm)
         kxx[np.diag_indices(len(zz))] += math.exp(self.theta[-1]) + _JITTER
-        l21 = solve_triangular(self._chol, kx.T, lower=True, check_finite=False).T  # (m, n)
+        l21 = _solve_lower(self._chol, kx.T).T  # (m, n)
         l22 = np.linalg.cholesky(kxx - l21 @ l21.T)
         n, m = len(self._z), len(zz)
         chol = np.zeros((n + m, n + m))
@@ -345,7 +371,7 @@ class BudgetGP:
     def set_targets(self, y: np.ndarray) -> None:
         """Targets (transformed) of the conditioned inputs, in the same order."""
         assert self._chol is not None
-        self._alpha = cho_solve((self._chol, True), np.asarray(y, dtype=np.float64), check_finite=False)
+        self._alpha = _cho_solve_lower(self._chol, np.asarray(y, dtype=np.float64))
 
     @property
     def n_points(self) -> int:
@@ -381,7 +407,7 @@ class BudgetGP:
         assert self._x is not None and self._alpha is not None and self._chol is not None
         ks = self._cross_kernel(x, z)
         mu = ks @ self._alpha
-        v = solve_triangular(self._chol, ks.T, lower=True, check_finite=False)
+        v = _solve_lower(self._chol, ks.T)
         g = len(self.columns)
         prior = math.exp(self.theta[g + 1]) + math.exp(self.theta[g + 2])
         var = np.maximum(prior - np.einsum("ij,ij->j", v, v), 1e-12)
