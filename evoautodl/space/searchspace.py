@@ -328,18 +328,23 @@ class SearchSpace:
     # ------------------------------------------------------------------ sample / repair
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """A random valid genome (uniform in the unit cube, then repaired)."""
-        return self.repair(rng.random(self.dim), rng)
+        # a random vector's genes are new: snap them without the per-gene caches (same result as repair)
+        return self._repair_snapped(self._snap_genes(rng.random(self.dim).tolist(), cached=False), rng)
 
     def _snap_list(self, genome: np.ndarray) -> list[float]:
         """Clipped, snapped genes as a list; NaN takes the default's gene (fast path of repair)."""
         return self._snap_genes(genome.tolist())
 
-    def _snap_genes(self, genes: list[float]) -> list[float]:
-        """:meth:`_snap_list` of genes given as a list of ``dim`` floats."""
+    def _snap_genes(self, genes: list[float], cached: bool = True) -> list[float]:
+        """:meth:`_snap_list` of genes given as a list of ``dim`` floats (``cached``: use the per-gene caches)."""
         out = [
             d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
             for x, d in zip(genes, self._default_list)
         ]
+        if not cached:
+            for i, snap, _ in self._snaps:
+                out[i] = snap(out[i])
+            return out
         for i, snap, cache in self._snaps:  # most genes of a child are its parents' (already seen) genes
             x = out[i]
             y = cache.get(x)
