@@ -324,17 +324,20 @@ class AdaptiveFidelityEA(Algorithm):
         else:
             bracket = self._schedule.choose(self.rng, self._epochs_told)
         s = bracket.start_rung
+        features = None  # the GP's input row, when screening computed it
         if used < len(self.warm_start):
             genome, parents, op = self.space.repair(self.warm_start[used], self.rng), (), "warm_start"
         elif self._n_configs_told < self.n_initial or (self.random_fraction > 0.0
                                                         and self.rng.random() < self.random_fraction):
             genome, parents, op = self.space.sample(self.rng), (), "sample"
         else:
-            genome, parents, op = self._screened_offspring()
+            genome, parents, op, features = self._screened_offspring()
         trial = self.make_trial(genome, budget=self.budgets[s], parent_ids=parents, operator=op, rung=s)
         g = trial.genome
+        if features is None:
+            features = self._feature_rows(np.array([g]))[0]
         self._cfgs[trial.individual_id] = ConfigRecord(
-            genome=g, features=self._feature_rows(np.array([g]))[0], start=s, keep=bracket.keep_fraction,
+            genome=g, features=features, start=s, keep=bracket.keep_fraction,
             values=[math.nan] * (self._r + 1), free_from=0 if s == self._r else None)
         return trial
 
@@ -342,7 +345,7 @@ class AdaptiveFidelityEA(Algorithm):
     def _feature_rows(self, genomes: np.ndarray) -> np.ndarray:
         active = None
         if self._features.conditional:
-            active = np.array([[v is not None for v in self.space.decode_valid(g)] for g in genomes])
+            active = np.array([[v is not None for v in self.space.decode_activity(g)] for g in genomes])
         return self._features.transform(genomes, active)
 
     def _parent_pool(self) -> list[int]:
@@ -353,8 +356,12 @@ class AdaptiveFidelityEA(Algorithm):
                 return finite
         return []
 
-    def _screened_offspring(self) -> tuple[np.ndarray, tuple[int, ...], str]:
-        """``n_candidates`` offspring (and uniform samples); the GP's expected improvement picks one."""
+    def _screened_offspring(self) -> tuple[np.ndarray, tuple[int, ...], str, np.ndarray | None]:
+        """``n_candidates`` offspring (and uniform samples); the GP's expected improvement picks one.
+
+        Returns the genome, its parents, the operator label and its feature row (None when the
+        model was not ready to screen).
+        """
         rng = self.rng
         pool = self._parent_pool()
         n = self.n_candidates
@@ -381,11 +388,11 @@ class AdaptiveFidelityEA(Algorithm):
             origin.append((parents, op))
         self._model.refresh(self._cfgs, self.n_told)
         if not self._model.ready:
-            return cands[0], origin[0][0], origin[0][1]
-        parents = np.array([self._cfgs[i].features for i in pool]) if pool \
-            else np.empty((0, self._features.n_features))
-        j = self._model.screen(self._feature_rows(np.array(cands)), parents)
-        return cands[j], origin[j][0], origin[j][1] + "+screened"
+            return cands[0], origin[0][0], origin[0][1], None
+        rows = self._feature_rows(np.array(cands))
+        j = self._model.screen(rows, lambda: np.array([self._cfgs[i].features for i in pool]) if pool
+                               else np.empty((0, self._features.n_features)), key=tuple(pool))
+        return cands[j], origin[j][0], origin[j][1] + "+screened", rows[j]
 
     def _tournaments(self, n: int, n_pool: int) -> list[list[int]] | None:
         """Two tournament winners (pool positions) per candidate, drawn at once, for the built-in tournament.

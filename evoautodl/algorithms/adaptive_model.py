@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +75,10 @@ class ScreeningModel:
         first_fit: results told before the first hyperparameter fit.
     """
 
+    #: changes whenever the posterior does (class defaults: a state saved before these existed still loads)
+    version: int = 0
+    _reference_version: int = -1
+
     def __init__(self, columns: tuple[tuple[int, ...], ...], rung_z: tuple[float, ...], max_points: int,
                  first_fit: int):
         self.gp = BudgetGP(columns)
@@ -83,12 +87,14 @@ class ScreeningModel:
         self.points: list[tuple[int, int]] = []  # (individual, rung) the posterior holds, in order
         self.new: list[tuple[int, int]] = []  # points told since the last update
         self.next_fit = int(first_fit)
+        self._reference: dict[Hashable, float | None] = {}  # parent pool -> EI reference (at _reference_version)
 
     def copy(self) -> ScreeningModel:
         """A copy for a state snapshot (the GP's arrays are replaced, never written into, so they are shared)."""
         out = copy.copy(self)
         out.gp = copy.copy(self.gp)
         out.points, out.new = list(self.points), list(self.new)
+        out._reference = dict(self.__dict__.get("_reference", {}))
         return out
 
     @property
@@ -145,15 +151,29 @@ class ScreeningModel:
             self.points = self.points + self.new
         self.new = []
         self.gp.set_targets(self.targets(cfgs, self.points))
+        self.version += 1
 
-    def screen(self, candidates: np.ndarray, parents: np.ndarray) -> int:
+    def screen(self, candidates: np.ndarray, parents: np.ndarray | Callable[[], np.ndarray],
+               key: Hashable = None) -> int:
         """Index of the candidate (feature rows) with the largest expected improvement at the full budget.
 
         EI's reference is the lowest posterior mean among the ``parents``
-        (feature rows; none: among the candidates).
+        (feature rows, or a function that returns them; none: among the
+        candidates). With a ``key`` naming the parents, the reference is
+        remembered until the posterior changes (the parent pool changes far
+        less often than a configuration is bred).
         """
         mu, sd = self.gp.predict(candidates, 1.0)
-        best = float(np.min(self.gp.predict_mean(parents, 1.0))) if len(parents) else float(np.min(mu))
+        best = self._reference.get(key) if key is not None and self._reference_version == self.version else None
+        if best is None:
+            rows = parents() if callable(parents) else parents
+            best = float(np.min(self.gp.predict_mean(rows, 1.0))) if len(rows) else None
+            if key is not None:
+                if self._reference_version != self.version:
+                    self._reference, self._reference_version = {}, self.version
+                self._reference[key] = best
+        if best is None:
+            best = float(np.min(mu))
         return int(np.argmax(expected_improvement(mu, sd, best)))
 
     def budget_correlation(self, z: float) -> float:

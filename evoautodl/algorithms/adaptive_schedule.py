@@ -23,6 +23,7 @@ from evoautodl.algorithms.fidelity_trust import (
     Bracket,
     ScheduleDecision,
     agreement,
+    bracket_constants,
     bracket_values,
     make_brackets,
     max_normal_moments,
@@ -86,10 +87,14 @@ class BracketSchedule:
 
     def values(self, eps: np.ndarray, epochs_told: float) -> np.ndarray:
         """Bracket values (d, n_brackets) at agreements ``tanh(z_mean + z_sd * eps)`` for draws ``eps`` (d,)."""
-        z_mean = np.array([a.z_mean for a in self.agreements])
-        z_sd = np.array([a.z_sd for a in self.agreements])
+        cached = self.__dict__.get("_arrays")  # (agreements, z_mean, z_sd, bracket constants) of the latest update
+        if cached is None or cached[0] is not self.agreements:
+            cached = self._arrays = (self.agreements, np.array([a.z_mean for a in self.agreements]),
+                                     np.array([a.z_sd for a in self.agreements]),
+                                     bracket_constants(self.brackets, self.moments, len(self.agreements)))
+        _, z_mean, z_sd, constants = cached
         rho = np.tanh(z_mean[None, :] + z_sd[None, :] * np.asarray(eps, dtype=np.float64)[:, None])
-        return bracket_values(rho, self.brackets, self.moments, self.horizon(epochs_told))
+        return bracket_values(rho, self.brackets, self.moments, self.horizon(epochs_told), constants)
 
     def choose(self, rng: np.random.Generator, epochs_told: float) -> Bracket:
         """Thompson sampling: one normal draw sets every rung's agreement (one scenario); the best bracket wins."""

@@ -50,10 +50,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
-from scipy.linalg.lapack import dpotri
+from scipy.linalg import LinAlgError, cho_solve
+from scipy.linalg.lapack import dpotri, dpotrs, dtrtrs
 from scipy.optimize import minimize
 from scipy.special import ndtr, ndtri
 
@@ -110,20 +111,26 @@ class FeatureMap:
     def n_features(self) -> int:
         return len(self.source)
 
-    def transform(self, genomes: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
-        """Feature rows of ``genomes`` (n, dim); ``active`` (n, dim) marks active genes (None: all)."""
-        g = np.asarray(genomes, dtype=np.float64).reshape(len(genomes), -1)
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]:
+        """source, categorical mask, levels and level counts of the categorical columns, any, inactive fill."""
         src = np.asarray(self.source, dtype=np.int64)
         lev = np.asarray(self.level, dtype=np.int64)
         k = np.asarray(self.n_levels, dtype=np.int64)
-        vals = g[:, src]
         cat = lev >= 0
-        if cat.any():
-            idx = np.minimum((vals[:, cat] * k[cat]).astype(np.int64), k[cat] - 1)
-            vals[:, cat] = (idx == lev[cat]) / math.sqrt(2.0)
+        return src, cat, lev[cat], k[cat], bool(cat.any()), np.where(cat, 0.0, _INACTIVE)
+
+    def transform(self, genomes: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+        """Feature rows of ``genomes`` (n, dim); ``active`` (n, dim) marks active genes (None: all)."""
+        g = np.asarray(genomes, dtype=np.float64).reshape(len(genomes), -1)
+        src, cat, lev_cat, k_cat, any_cat, fill = self._arrays
+        vals = g[:, src]
+        if any_cat:
+            idx = np.minimum((vals[:, cat] * k_cat).astype(np.int64), k_cat - 1)
+            vals[:, cat] = (idx == lev_cat) / math.sqrt(2.0)
         if active is not None:
             on = np.asarray(active, dtype=bool)[:, src]
-            vals = np.where(on, vals, np.where(cat, 0.0, _INACTIVE))
+            vals = np.where(on, vals, fill)
         return vals
 
 
@@ -150,6 +157,32 @@ def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndar
     sd = np.maximum(sd, 1e-12)
     u = (best - mu) / sd
     return (best - mu) * ndtr(u) + sd * np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+
+
+def _solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``solve_triangular(chol, b, lower=True, check_finite=False)`` for float64 arrays: the same LAPACK call
+    (``dtrtrs``), without scipy's argument handling (it runs for every screened configuration)."""
+    if not len(b):
+        return np.empty_like(b)
+    if chol.flags.f_contiguous:
+        x, info = dtrtrs(chol, b, overwrite_b=False, lower=True, trans=0, unitdiag=False)
+    else:  # scipy solves the transposed upper system on a C-ordered factor
+        x, info = dtrtrs(chol.T, b, overwrite_b=False, lower=False, trans=True, unitdiag=False)
+    if info > 0:
+        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    if info < 0:
+        raise ValueError(f"illegal value in {-info}-th argument of internal trtrs")
+    return x
+
+
+def _cho_solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``cho_solve((chol, True), b, check_finite=False)`` for float64 arrays: the same LAPACK call (``dpotrs``)."""
+    if not len(b):
+        return np.empty_like(b)
+    x, info = dpotrs(chol, b, lower=True, overwrite_b=False)
+    if info != 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal potrs")
+    return x
 
 
 def _matern_value(r: np.ndarray) -> np.ndarray:
@@ -187,6 +220,7 @@ class BudgetGP:
         self._x: np.ndarray | None = None
         self._z: np.ndarray | None = None
         self._s: np.ndarray | None = None
+        self._s_norm: np.ndarray | None = None  # squared norms of the rows of _s
         self._alpha: np.ndarray | None = None
         self._chol: np.ndarray | None = None
         self._scale: np.ndarray | None = None
@@ -271,14 +305,25 @@ class BudgetGP:
         out[:, -1] = z
         return out * self._scale
 
-    def _kernel(self, a: np.ndarray, za: np.ndarray, b: np.ndarray, zb: np.ndarray) -> np.ndarray:
-        """k between scaled inputs a (with raw budgets za) and b (zb), without the noise term."""
+    def _kernel(self, a: np.ndarray, za: np.ndarray | float, b: np.ndarray, zb: np.ndarray,
+                b_norm: np.ndarray | None = None) -> np.ndarray:
+        """k between scaled inputs a (with raw budgets za) and b (zb), without the noise term.
+
+        ``za`` may be one budget for every row of ``a`` (the budget term is then
+        computed once, for one row); ``b_norm``: the squared norms of b's rows,
+        when known (the data's are kept with them).
+        """
         g = len(self.columns)
-        r2 = np.einsum("ij,ij->i", a, a)[:, None] + np.einsum("ij,ij->i", b, b)[None, :] - 2.0 * (a @ b.T)
+        if b_norm is None:
+            b_norm = np.einsum("ij,ij->i", b, b)
+        r2 = np.einsum("ij,ij->i", a, a)[:, None] + b_norm[None, :] - 2.0 * (a @ b.T)
         np.maximum(r2, 0.0, out=r2)
         m = _matern_value(np.sqrt(r2, out=r2))
         m *= math.exp(self.theta[g + 1])
-        dz = np.abs(za[:, None] - zb[None, :]) * math.exp(-self.theta[g + 3])
+        if isinstance(za, float):
+            dz = np.abs(za - zb) * math.exp(-self.theta[g + 3])
+        else:
+            dz = np.abs(za[:, None] - zb[None, :]) * math.exp(-self.theta[g + 3])
         m += math.exp(self.theta[g + 2]) * _matern_value(dz)
         return m
 
@@ -291,6 +336,7 @@ class BudgetGP:
         k[np.diag_indices(len(z))] += math.exp(self.theta[-1]) + _JITTER
         self._chol = np.linalg.cholesky(k)
         self._x, self._z, self._s = x, z, s
+        self._s_norm = np.einsum("ij,ij->i", s, s)
         self._alpha = None
 
     def append(self, x: np.ndarray, z: np.ndarray) -> None:
@@ -304,10 +350,11 @@ class BudgetGP:
             return
         assert self._chol is not None and self._s is not None
         s = self._scaled(x, zz)
-        kx = self._kernel(s, zz, self._s, self._z)  # (m, n)
-        kxx = self._kernel(s, zz, s, zz)
+        s_norm = np.einsum("ij,ij->i", s, s)
+        kx = self._kernel(s, zz, self._s, self._z, self._data_norm())  # (m, n)
+        kxx = self._kernel(s, zz, s, zz, s_norm)
         kxx[np.diag_indices(len(zz))] += math.exp(self.theta[-1]) + _JITTER
-        l21 = solve_triangular(self._chol, kx.T, lower=True, check_finite=False).T  # (m, n)
+        l21 = _solve_lower(self._chol, kx.T).T  # (m, n)
         l22 = np.linalg.cholesky(kxx - l21 @ l21.T)
         n, m = len(self._z), len(zz)
         chol = np.zeros((n + m, n + m))
@@ -317,13 +364,14 @@ class BudgetGP:
         self._chol = chol
         self._x = np.vstack([self._x, x])
         self._z = np.concatenate([self._z, zz])
+        self._s_norm = np.concatenate([self._data_norm(), s_norm])
         self._s = np.vstack([self._s, s])
         self._alpha = None
 
     def set_targets(self, y: np.ndarray) -> None:
         """Targets (transformed) of the conditioned inputs, in the same order."""
         assert self._chol is not None
-        self._alpha = cho_solve((self._chol, True), np.asarray(y, dtype=np.float64), check_finite=False)
+        self._alpha = _cho_solve_lower(self._chol, np.asarray(y, dtype=np.float64))
 
     @property
     def n_points(self) -> int:
@@ -337,18 +385,29 @@ class BudgetGP:
     def predict_mean(self, x: np.ndarray, z: float | np.ndarray) -> np.ndarray:
         """Posterior mean of the score at (x, z) (cheaper than :meth:`predict`)."""
         assert self._x is not None and self._alpha is not None
+        return self._cross_kernel(x, z) @ self._alpha
+
+    def _cross_kernel(self, x: np.ndarray, z: float | np.ndarray) -> np.ndarray:
+        """k between inputs (x, z) and the conditioned data."""
         x = np.asarray(x, dtype=np.float64)
         zz = np.broadcast_to(np.asarray(z, dtype=np.float64), (len(x),)).copy()
-        return self._kernel(self._scaled(x, zz), zz, self._s, self._z) @ self._alpha
+        za = float(zz[0]) if np.ndim(z) == 0 and len(zz) else zz  # one budget: its term is one row
+        return self._kernel(self._scaled(x, zz), za, self._s, self._z, self._data_norm())
+
+    def _data_norm(self) -> np.ndarray:
+        """Squared norms of the scaled data's rows (kept with them; computed for a state saved without them)."""
+        assert self._s is not None
+        norm = self.__dict__.get("_s_norm")
+        if norm is None or len(norm) != len(self._s):
+            norm = self._s_norm = np.einsum("ij,ij->i", self._s, self._s)
+        return norm
 
     def predict(self, x: np.ndarray, z: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the noise-free score at (x, z)."""
         assert self._x is not None and self._alpha is not None and self._chol is not None
-        x = np.asarray(x, dtype=np.float64)
-        zz = np.broadcast_to(np.asarray(z, dtype=np.float64), (len(x),)).copy()
-        ks = self._kernel(self._scaled(x, zz), zz, self._s, self._z)
+        ks = self._cross_kernel(x, z)
         mu = ks @ self._alpha
-        v = solve_triangular(self._chol, ks.T, lower=True, check_finite=False)
+        v = _solve_lower(self._chol, ks.T)
         g = len(self.columns)
         prior = math.exp(self.theta[g + 1]) + math.exp(self.theta[g + 2])
         var = np.maximum(prior - np.einsum("ij,ij->j", v, v), 1e-12)

@@ -73,8 +73,8 @@ from scipy.stats import kendalltau
 
 from evoautodl.algorithms.budget_gp import normal_scores
 
-__all__ = ["Agreement", "Bracket", "ScheduleDecision", "agreement", "bracket_values", "expected_max_normal",
-           "make_brackets", "max_normal_moments"]
+__all__ = ["Agreement", "Bracket", "ScheduleDecision", "agreement", "bracket_constants", "bracket_values",
+           "expected_max_normal", "make_brackets", "max_normal_moments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,18 +235,32 @@ def expected_max_normal(f: float | np.ndarray) -> np.ndarray:
 
 
 def bracket_values(rho: np.ndarray, brackets: Sequence[Bracket], moments: Sequence[tuple[float, float]],
-                   horizon: float) -> np.ndarray:
+                   horizon: float, constants: BracketConstants | None = None) -> np.ndarray:
     """Values of ``brackets`` (see the module docstring) for agreements ``rho`` (..., n_rungs - 1).
 
     ``rho`` may carry leading dimensions (draws); the result has shape
     ``rho.shape[:-1] + (len(brackets),)``. ``moments`` are the
-    :func:`max_normal_moments` of each bracket's ``screened_per_final``.
+    :func:`max_normal_moments` of each bracket's ``screened_per_final``;
+    ``constants``: :func:`bracket_constants` of the same brackets (a caller
+    that evaluates them often keeps them).
     """
     rho = np.clip(np.asarray(rho, dtype=np.float64), 0.0, 1.0)
-    start = np.array([min(b.start_rung, rho.shape[-1] - 1) if rho.shape[-1] else 0 for b in brackets])
+    start, m, v, cost, full = constants or bracket_constants(brackets, moments, rho.shape[-1])
+    e = expected_max_normal(horizon / cost)
+    r = rho[..., start] if rho.shape[-1] else np.zeros((*rho.shape[:-1], len(brackets)))
+    return np.where(full, e, r * m + np.sqrt(r * r * v + 1.0 - r * r) * e)
+
+
+#: per bracket: start rung (clipped to the rungs with agreements), moments' mean and variance, cost, full-budget
+BracketConstants = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def bracket_constants(brackets: Sequence[Bracket], moments: Sequence[tuple[float, float]],
+                      n_agreements: int) -> BracketConstants:
+    """The arrays :func:`bracket_values` reads from the brackets (``n_agreements``: rungs below the full budget)."""
+    start = np.array([min(b.start_rung, n_agreements - 1) if n_agreements else 0 for b in brackets])
     m = np.array([mv[0] for mv in moments])
     v = np.array([mv[1] for mv in moments])
-    e = expected_max_normal(horizon / np.array([b.cost_per_final for b in brackets]))
-    r = rho[..., start] if rho.shape[-1] else np.zeros((*rho.shape[:-1], len(brackets)))
+    cost = np.array([b.cost_per_final for b in brackets])
     full = np.array([b.screened_per_final <= 1.0 for b in brackets])
-    return np.where(full, e, r * m + np.sqrt(r * r * v + 1.0 - r * r) * e)
+    return start, m, v, cost, full

@@ -19,7 +19,7 @@ import numpy as np
 from evoautodl.errors import GenomeError
 from evoautodl.space import GeneKind, SearchSpace
 
-__all__ = ["KINDS", "STYLES", "declare", "arity", "GeneGroups", "gene_groups", "as_genome"]
+__all__ = ["KINDS", "STYLES", "declare", "arity", "GeneGroups", "gene_groups", "as_genome", "as_gene_list"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,6 +87,7 @@ class GeneGroups:
     kinds_list: list[int]
     n_levels_list: list[int]
     numeric_list: list[bool]
+    branch_descendants: list[tuple[int, tuple[int, ...]]]  # (gene, its descendants) for every branching gene
 
 
 _CACHE: weakref.WeakKeyDictionary[SearchSpace, GeneGroups] = weakref.WeakKeyDictionary()
@@ -110,6 +111,7 @@ def gene_groups(space: SearchSpace) -> GeneGroups:
         groups = GeneGroups(
             kinds, mutable, numeric, branch, n_levels, bool(branch.size),
             mutable.tolist(), kinds.tolist(), n_levels.tolist(), numeric.tolist(),
+            [(i, d) for i, d in enumerate(space.descendants) if d],
         )
         _CACHE[space] = groups
     return groups
@@ -121,3 +123,11 @@ def as_genome(space: SearchSpace, genome: Any, what: str = "genome") -> np.ndarr
     if g.shape != (space.dim,):
         raise GenomeError(f"{what} has shape {g.shape}, expected ({space.dim},)")
     return g
+
+
+def as_gene_list(space: SearchSpace, genome: Any, what: str = "genome") -> list[float]:
+    """``genome`` as a new list of ``dim`` Python floats (an operator's working copy); checks the length."""
+    g = np.asarray(genome, dtype=np.float64)
+    if g.shape != (space.dim,):
+        raise GenomeError(f"{what} has shape {g.shape}, expected ({space.dim},)")
+    return g.tolist()

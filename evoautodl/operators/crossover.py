@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evoautodl.operators.base import as_genome, declare, gene_groups
+from evoautodl.operators.base import as_gene_list, as_genome, declare, gene_groups
 from evoautodl.space import SearchSpace
 
 __all__ = [
@@ -53,16 +53,19 @@ def uniform_crossover(
     space: SearchSpace, a: Any, b: Any, rng: np.random.Generator, *, swap_prob: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
     """Condition-aware uniform crossover (see the module docstring); two repaired children."""
-    ga, gb = as_genome(space, a, "parent a"), as_genome(space, b, "parent b")
-    swap = rng.random(space.dim) < swap_prob
-    if gene_groups(space).has_conditions:
-        va, vb = space.values(ga), space.values(gb)
-        for i, desc in enumerate(space.descendants):
-            if desc and va[i] != vb[i]:
-                swap[list(desc)] = swap[i]
-    c1 = np.where(swap, gb, ga)
-    c2 = np.where(swap, ga, gb)
-    return space.repair(c1, rng), space.repair(c2, rng)
+    la, lb = as_gene_list(space, a, "parent a"), as_gene_list(space, b, "parent b")
+    swap = (rng.random(space.dim) < swap_prob).tolist()
+    groups = gene_groups(space)
+    if groups.has_conditions:
+        va, vb = space.activity(la), space.activity(lb)  # the values of the genes with descendants
+        for i, desc in groups.branch_descendants:
+            if va[i] != vb[i]:
+                s = swap[i]
+                for d in desc:
+                    swap[d] = s
+    c1 = [y if s else x for s, x, y in zip(swap, la, lb)]
+    c2 = [x if s else y for s, x, y in zip(swap, la, lb)]
+    return space.repair_genes(c1, rng), space.repair_genes(c2, rng)
 
 
 @declare(arity=2, n_children=2, kind="crossover")

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evoautodl.operators.base import as_genome, declare, gene_groups
+from evoautodl.operators.base import as_gene_list, as_genome, declare, gene_groups
 from evoautodl.space import GeneKind, SearchSpace
 
 __all__ = ["mutate", "branch_flip", "gaussian_step", "polynomial_step"]
@@ -129,15 +129,13 @@ def mutate(
         raise ValueError(f"float_op must be 'gaussian' or 'polynomial', got {float_op!r}")
     if ordinal not in ("neighbour", "resample"):
         raise ValueError(f"ordinal must be 'neighbour' or 'resample', got {ordinal!r}")
-    g = as_genome(space, genome)
-    genes = g.tolist()
+    genes = as_gene_list(space, genome)
     if not all(0.0 <= x <= 1.0 for x in genes):  # NaN fails too
-        g = space.repair(g, rng)
-        genes = g.tolist()
+        genes = space.repair_genes(genes, rng).tolist()
     groups = gene_groups(space)
     cands = groups.mutable_list
     if groups.has_conditions and not mutate_inactive:
-        vals = space.decode_valid(genes)
+        vals = space.decode_activity(genes)
         cands = [i for i in cands if vals[i] is not None]
     n = len(cands)
     if n:
@@ -149,10 +147,9 @@ def mutate(
         kinds, n_levels = groups.kinds_list, groups.n_levels_list
         for i in chosen:
             genes[i] = _mutate_gene(space, i, kinds[i], genes[i], n_levels[i], rng, float_op, sigma, eta, ordinal)
-        g = np.array(genes)
     if branch_rate > 0.0 and rng.random() < branch_rate:
-        g = _flip(space, g, rng)
-    return space.repair(g, rng)
+        return space.repair(_flip(space, np.array(genes), rng), rng)
+    return space.repair_genes(genes, rng)
 
 
 @declare(arity=1, n_children=1, kind="mutation")

@@ -37,6 +37,7 @@ __all__ = ["GeneKind", "Hyperparameter", "SearchSpace"]
 _REPAIR_GENE_TRIES = 64
 _REPAIR_FULL_TRIES = 256
 _FEASIBILITY_SAMPLES = 2000
+_CACHE_SIZE = 4096  # decoded genomes (and snapped genes, per gene) remembered; cleared when full
 
 
 class SearchSpace:
@@ -90,11 +91,17 @@ class SearchSpace:
                 children[p].add(i)
                 children[p] |= children[i]
         self.descendants: tuple[tuple[int, ...], ...] = tuple(tuple(sorted(c)) for c in children)
+        # activity only needs the genes conditions read (and any whose decoded value can be None)
+        read = {p for ps in parents for p in ps}
+        read |= {i for i, h in enumerate(self.hyperparameters) if any(v is None for v in h.levels)}
+        self._activity_plan = [(i, conds[i], self._decoders[i] if i in read else None)
+                               for i in range(self.dim) if conds[i] is not None or i in read]
         self._forbidden = [self._compiler.forbidden(f) for f in cs.forbidden_clauses]
         self._forbidden_text = [str(f) for f in cs.forbidden_clauses]
         self.default_genome = np.array([c.encode(h.default) for c, h in zip(self._codecs, self.hyperparameters)])
         self._discrete = [i for i, c in enumerate(self._codecs) if c.snap is not None]
-        self._snaps = [(i, self._codecs[i].snap) for i in self._discrete]
+        self._snaps = [(i, self._codecs[i].snap, {}) for i in self._discrete]  # (gene, snap, its cache)
+        self._decoded: dict[tuple[float, ...], tuple[Any, ...]] = {}  # genome -> decoded values (_values)
         self._default_list: list[float] = self.default_genome.tolist()
         if self._forbidden:
             self._check_feasible()
@@ -176,14 +183,26 @@ class SearchSpace:
         """Decoded values, None where inactive (genome assumed in range).
 
         Genes are in topological order, so one pass decodes each active gene
-        after its parents and never decodes an inactive one.
+        after its parents and never decodes an inactive one. The same genome
+        is decoded many times (a parent by every operator that reads it, a
+        child by its repair, the algorithm and ``to_config``): the values of
+        the last few thousand genomes are remembered (a pure function of the
+        genes, so the result is the same either way).
         """
+        key = tuple(genome.tolist() if isinstance(genome, np.ndarray) else genome)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            return list(hit)
         if not self._conditions:
-            return [dec(g) for dec, g in zip(self._decoders, genome)]
-        vals: list[Any] = [None] * self.dim
-        for i, (dec, cond, g) in enumerate(zip(self._decoders, self._gene_conditions, genome)):
-            if cond is None or cond(vals):
-                vals[i] = dec(g)
+            vals = [dec(g) for dec, g in zip(self._decoders, key)]
+        else:
+            vals = [None] * self.dim
+            for i, (dec, cond, g) in enumerate(zip(self._decoders, self._gene_conditions, key)):
+                if cond is None or cond(vals):
+                    vals[i] = dec(g)
+        if len(self._decoded) >= _CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[key] = tuple(vals)
         return vals
 
     def decode_valid(self, genome: Sequence[float]) -> list[Any]:
@@ -199,6 +218,33 @@ class SearchSpace:
         return self._values(
             [d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x for x, d in zip(g, self._default_list)]
         )
+
+    def activity(self, genome: Sequence[float]) -> list[Any]:
+        """What conditions see: :meth:`values` where a gene is inactive (None) or read by a condition.
+
+        Other active genes read True instead of their value (they are not
+        decoded), so ``activity(g)[i] is not None`` is ``values(g)[i] is not
+        None`` and the genes some condition depends on (``descendants``) carry
+        their values, at the cost of decoding only those. Out-of-range genes
+        are clipped and NaN genes read as the default's gene, as in :meth:`values`.
+        """
+        g = self._check_genome(genome).tolist()
+        return self.decode_activity([d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
+                                     for x, d in zip(g, self._default_list)])
+
+    def decode_activity(self, genome: Sequence[float]) -> list[Any]:
+        """:meth:`activity` of a genome known to be in range: no checks, fast."""
+        key = tuple(genome.tolist() if isinstance(genome, np.ndarray) else genome)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            return list(hit)
+        vals: list[Any] = [True] * self.dim
+        for i, cond, dec in self._activity_plan:
+            if cond is not None and not cond(vals):
+                vals[i] = None
+            elif dec is not None:
+                vals[i] = dec(key[i])
+        return vals
 
     def _violated(self, vals: Sequence[Any]) -> int:
         """Index of the first violated forbidden clause, or -1."""
@@ -282,16 +328,32 @@ class SearchSpace:
     # ------------------------------------------------------------------ sample / repair
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """A random valid genome (uniform in the unit cube, then repaired)."""
-        return self.repair(rng.random(self.dim), rng)
+        # a random vector's genes are new: snap them without the per-gene caches (same result as repair)
+        return self._repair_snapped(self._snap_genes(rng.random(self.dim).tolist(), cached=False), rng)
 
     def _snap_list(self, genome: np.ndarray) -> list[float]:
         """Clipped, snapped genes as a list; NaN takes the default's gene (fast path of repair)."""
+        return self._snap_genes(genome.tolist())
+
+    def _snap_genes(self, genes: list[float], cached: bool = True) -> list[float]:
+        """:meth:`_snap_list` of genes given as a list of ``dim`` floats (``cached``: use the per-gene caches)."""
         out = [
             d if x != x else 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
-            for x, d in zip(genome.tolist(), self._default_list)
+            for x, d in zip(genes, self._default_list)
         ]
-        for i, snap in self._snaps:
-            out[i] = snap(out[i])
+        if not cached:
+            for i, snap, _ in self._snaps:
+                out[i] = snap(out[i])
+            return out
+        for i, snap, cache in self._snaps:  # most genes of a child are its parents' (already seen) genes
+            x = out[i]
+            y = cache.get(x)
+            if y is None:
+                y = snap(x)
+                if len(cache) >= _CACHE_SIZE:
+                    cache.clear()
+                cache[x] = y
+            out[i] = y
         return out
 
     def snap(self, genome: np.ndarray) -> np.ndarray:
@@ -310,7 +372,20 @@ class SearchSpace:
         to one seeded from the genome itself, so repair is deterministic.
         Raises GenomeError for a wrong length.
         """
-        lst = self._snap_list(self._check_genome(genome))
+        return self._repair_snapped(self._snap_list(self._check_genome(genome)), rng)
+
+    def repair_genes(self, genes: list[float], rng: np.random.Generator | None = None) -> np.ndarray:
+        """:meth:`repair` of a genome given as a list of ``dim`` Python floats (an operator's working copy).
+
+        The same result and the same ``rng`` draws as ``repair(np.array(genes), rng)``, without the
+        conversions.
+        """
+        if len(genes) != self.dim:
+            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        return self._repair_snapped(self._snap_genes(genes), rng)
+
+    def _repair_snapped(self, lst: list[float], rng: np.random.Generator | None) -> np.ndarray:
+        """The forbidden-clause part of :meth:`repair`, on clipped and snapped genes."""
         if not self._forbidden:
             return np.array(lst)
         k = self._violated(self._values(lst))
