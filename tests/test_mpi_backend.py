@@ -247,7 +247,9 @@ def test_shutdown_aborts_as_last_resort_when_a_worker_ignores_signals(tmp_path: 
 def test_setup_failure_on_one_worker_leaves_the_others(tmp_path: Path) -> None:
     rc, s, err, _ = drive(tmp_path, 4, "--n-trials", "9", "--bad-setup", "2")
     assert rc == 0, err[-3000:]
-    assert s["error"] is None and s["capacity_at_end"] == 2
+    # rank 2's failed setup takes it out of the capacity; on a busy machine the 9 trials can all be done by the
+    # other two before its report arrives, when it is still counted as starting
+    assert s["error"] is None and s["capacity_at_end"] in (2, 3)
     assert {r["worker"] for r in s["results"]} == {1, 3}
     assert "data file missing on rank 2" in err
     rc, s, err, _ = drive(tmp_path / "all", 3, "--n-trials", "4", "--bad-setup", "all")
