@@ -190,7 +190,12 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "experiment":  # every rank takes part (evoautodl.grid.schedule)
         from evoautodl.grid.command import experiment_main
 
-        return experiment_main(args, size, rank)
+        result = experiment_main(args, size, rank)
+        if result.out:
+            print(result.out)
+        if result.err:
+            print(result.err, file=sys.stderr)
+        return result.code
     if rank > 0:
         from evoautodl.backends.mpi import worker_main
 

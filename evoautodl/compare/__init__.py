@@ -14,7 +14,7 @@ only: it never imports the runner or the backends.
 
     from evoautodl.compare import compare
     result = compare("results/E", fractions=(0.25, 1.0))
-    print(result.text)
+    result.text                     # the report in Markdown; result.files: what it wrote
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every rank of ``mpiexec -n N`` runs this. Rank 0 validates the file and plans the cells
 (workers nap meanwhile), writes ``grid.json``, then hands the plan to the other ranks;
-one clear message and exit code 2 when the file is wrong, before any cell runs.
+one clear message and exit code 2 when the file is wrong, before any cell runs. The
+functions return what to print (:class:`CommandOutput`); the command line prints it.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ import logging
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evoautodl.errors import EvoAutoDLError
 
-__all__ = ["add_experiment_parser", "experiment_main"]
+__all__ = ["CommandOutput", "add_experiment_parser", "experiment_main"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """Exit code, text for stdout and text for stderr of one rank."""
+
+    code: int
+    out: str = ""
+    err: str = ""
 
 
 def add_experiment_parser(sub: Any) -> argparse.ArgumentParser:
@@ -55,22 +66,21 @@ def _share(value: Any, size: int) -> Any:
     return comm.bcast(value, root=0)
 
 
-def _dry_run(plan: Any, out: Path) -> int:
+def _dry_run(plan: Any, out: Path) -> str:
     status = plan.status(out)
     counts = Counter(status)
-    print(f"{plan.spec.name}: {len(plan.cells)} cells = {len(plan.spec.problems)} problems x "
-          f"{len(plan.spec.algorithms)} algorithms x {len(plan.spec.seeds)} seeds; budget {plan.spec.budget_max:g} "
-          f"{plan.spec.budget_unit} per cell")
-    print("status        : " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    print(f"{'status':<9} {'cost':<9} {'problem':<20} {'algorithm':<18} {'seed':>4}  path")
-    for c, s in zip(plan.cells, status):
-        print(f"{s:<9} {'cheap' if c.cheap else 'expensive':<9} {c.problem:<20} {c.algorithm:<18} {c.seed:>4}  "
-              f"{out / c.path}")
-    return 0
+    lines = [f"{plan.spec.name}: {len(plan.cells)} cells = {len(plan.spec.problems)} problems x "
+             f"{len(plan.spec.algorithms)} algorithms x {len(plan.spec.seeds)} seeds; budget {plan.spec.budget_max:g} "
+             f"{plan.spec.budget_unit} per cell",
+             "status        : " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+             f"{'status':<9} {'cost':<9} {'problem':<20} {'algorithm':<18} {'seed':>4}  path"]
+    lines += [f"{s:<9} {'cheap' if c.cheap else 'expensive':<9} {c.problem:<20} {c.algorithm:<18} {c.seed:>4}  "
+              f"{out / c.path}" for c, s in zip(plan.cells, status)]
+    return "\n".join(lines)
 
 
-def experiment_main(args: argparse.Namespace, size: int, rank: int) -> int:
-    """Run the comparison on every rank; returns the exit code (2: bad input, 1: failed cells)."""
+def experiment_main(args: argparse.Namespace, size: int, rank: int) -> CommandOutput:
+    """Run the comparison on every rank; exit code 2: bad input, 1: failed cells (rank 0 has the text)."""
     out = Path(args.out)
     payload: tuple[str, Any]
     if rank == 0:
@@ -84,15 +94,13 @@ def experiment_main(args: argparse.Namespace, size: int, rank: int) -> int:
     payload = _share(payload, size)
     kind, value = payload
     if kind == "error":
-        if rank == 0:
-            print(f"evoautodl: error: {value}", file=sys.stderr)
-        return 2
+        return CommandOutput(2, err=f"evoautodl: error: {value}" if rank == 0 else "")
     if kind == "dry-run":
-        return _dry_run(plan, out) if rank == 0 else 0
+        return CommandOutput(0, out=_dry_run(plan, out) if rank == 0 else "")
     return _run(value, out, args, size, rank)
 
 
-def _run(plan: Any, out: Path, args: argparse.Namespace, size: int, rank: int) -> int:
+def _run(plan: Any, out: Path, args: argparse.Namespace, size: int, rank: int) -> CommandOutput:
     from evoautodl.grid.schedule import run_cells_mpi, run_cells_serial
 
     status = plan.status(out)
@@ -131,18 +139,19 @@ def _run(plan: Any, out: Path, args: argparse.Namespace, size: int, rank: int) -
         if bar is not None:
             bar.close()
     if rank != 0:
-        return 0
-    final = Counter(plan.status(out))
+        return CommandOutput(0)
+    status = plan.status(out)
+    final = Counter(status)
     wall = time.perf_counter() - t0
-    print(f"results       : {out}")
-    print(f"cells         : {len(plan.cells)} ({', '.join(f'{k} {v}' for k, v in sorted(final.items()))})")
-    print(f"this run      : {sum(done.values())} cells in {wall:.1f} s on {size} rank(s)")
-    failed = [c.path for c, s in zip(plan.cells, plan.status(out)) if s == "failed"]
-    for path in failed[:10]:
-        print(f"failed        : {out / path} (see its cell.json)")
+    lines = [f"results       : {out}",
+             f"cells         : {len(plan.cells)} ({', '.join(f'{k} {v}' for k, v in sorted(final.items()))})",
+             f"this run      : {sum(done.values())} cells in {wall:.1f} s on {size} rank(s)"]
+    failed = [c.path for c, s in zip(plan.cells, status) if s == "failed"]
+    lines += [f"failed        : {out / path} (see its cell.json)" for path in failed[:10]]
     if not finished:
-        print(f"stopped       : by a signal; rerun `evoautodl experiment {args.experiment} --out {out}` to finish")
-        return 0
+        lines.append(f"stopped       : by a signal; rerun `evoautodl experiment {args.experiment} --out {out}` "
+                     "to finish")
+        return CommandOutput(0, out="\n".join(lines))
     if final.get("complete", 0) == len(plan.cells):
-        print(f"next          : evoautodl compare {out}")
-    return 1 if failed else 0
+        lines.append(f"next          : evoautodl compare {out}")
+    return CommandOutput(1 if failed else 0, out="\n".join(lines))

@@ -4,8 +4,8 @@
 
     from evoautodl.testing import check_algorithm, check_operator
 
-    print(check_algorithm(MyAlgorithm))                # every check of evoautodl.testing.algorithm
-    print(check_operator(my_mutation, params={"scale": 0.1}))
+    report = check_algorithm(MyAlgorithm)              # every check of evoautodl.testing.algorithm
+    report = check_operator(my_mutation, params={"scale": 0.1})  # str(report): one line per check
 
 Both return a report of what passed and raise :class:`ContractViolation` (an
 ``AssertionError``, so pytest shows it as a failure) naming the check and the

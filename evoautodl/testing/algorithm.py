@@ -4,7 +4,7 @@
 
     from evoautodl.testing import check_algorithm
     report = check_algorithm(MyAlgorithm)          # a class or factory(space, **common) -> Algorithm
-    print(report)                                  # the checks passed; a violation raises ContractViolation
+    str(report)                                    # the checks passed; a violation raises ContractViolation
 
 The checks run the algorithm on a synthetic mixed, conditional space with
 forbidden clauses (:class:`~evoautodl.workloads.synthetic.MixedRastrigin`,

@@ -3,7 +3,7 @@
 ::
 
     from evoautodl.testing import check_operator
-    print(check_operator(cauchy_mutation, space, params={"scale": 0.05}))
+    report = check_operator(cauchy_mutation, space, params={"scale": 0.05})  # str(report): one line per check
 
 An operator passes when (``n_calls`` calls on sampled parents):
 
