@@ -235,10 +235,8 @@ class AdaptiveFidelityEA(Algorithm):
         self.mutation_rate, self.mutation_sigma = opt.mutation(a, mutation_rate, mutation_sigma)
         self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
                                                   params=crossover_params)
-        self.mutation_op = self.resolve_operator(
-            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
-            builtin_settings={"rate": ("mutation_rate", self.mutation_rate, 0.3),
-                              "sigma": ("mutation_sigma", self.mutation_sigma, 0.2)})
+        self.mutation_op = self.resolve_mutation(mutation, mutation_params, self.mutation_rate, self.mutation_sigma,
+            default_rate=0.3, default_sigma=0.2)
         self.selection_op = self.resolve_selection(selection, selection_params, self.tournament_size)
         self.n_initial = opt.at_least(a, "n_initial", n_initial, 2)
         self.n_candidates = opt.at_least(a, "n_candidates", n_candidates, 1)

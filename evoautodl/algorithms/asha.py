@@ -142,10 +142,8 @@ class ASHAEvolution(Algorithm):
             opt.at_least(self.name, name, ivalue, 1)
         self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
                                                   params=crossover_params)
-        self.mutation_op = self.resolve_operator(
-            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
-            builtin_settings={"rate": ("mutation_rate", mutation_rate, 0.3),
-                              "sigma": ("mutation_sigma", mutation_sigma, 0.2)})
+        self.mutation_op = self.resolve_mutation(mutation, mutation_params, mutation_rate, mutation_sigma,
+            default_rate=0.3, default_sigma=0.2)
         self.selection_op = self.resolve_selection(selection, selection_params, tournament_size)
         self.budgets: tuple[float, ...] = ladder.budgets
         self.eta = float(ladder.eta)

@@ -353,6 +353,15 @@ class Algorithm(ABC):
         opt.builtin_only(self.name, op, option, **{name: (v, d) for name, v, d in settings.values()})
         return op
 
+    def resolve_mutation(self, value: Any, params: Any, rate: Any, sigma: Any, *, default_rate: float | None,
+                         default_sigma: float) -> Operator:
+        """The ``mutation`` option (one parent, one child); ``mutation_rate`` / ``mutation_sigma`` set to other
+        than their defaults with a mutation other than the built-in Gaussian one are an error (see
+        :meth:`resolve_operator`'s ``builtin_settings``)."""
+        return self.resolve_operator(value, kind="mutation", option="mutation", arity=1, n_children=(1,), params=params,
+                                     builtin_settings={"rate": ("mutation_rate", rate, default_rate),
+                                                       "sigma": ("mutation_sigma", sigma, default_sigma)})
+
     def resolve_selection(self, value: Any, params: Any, size: int, *, setting: str = "tournament_size",
                           default: int = 3) -> Operator:
         """The ``selection`` option: the built-in tournament gets ``size`` entrants; any other selection refuses

@@ -176,10 +176,8 @@ class GeneticAlgorithm(Algorithm):
                               f"got {generations_per_rung!r}")
         self.crossover_op = self.resolve_operator(crossover, kind="crossover", option="crossover", arity=2,
                                                   n_children=(1, 2), params=crossover_params)
-        self.mutation_op = self.resolve_operator(
-            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
-            builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
-                              "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
+        self.mutation_op = self.resolve_mutation(mutation, mutation_params, mutation_rate, mutation_sigma,
+            default_rate=None, default_sigma=0.1)
         self.selection_op = self.resolve_selection(selection, selection_params, tournament_size,
                                                    default=self.default_tournament_size)
         self.population_size = mu

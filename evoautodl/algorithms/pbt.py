@@ -145,10 +145,8 @@ class PBT(Algorithm):
                 or not 0.0 < truncation_fraction <= 0.5:
             raise ConfigError(f"pbt: truncation_fraction must lie in (0, 0.5], got {truncation_fraction!r}")
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
-        self.mutation_op = self.resolve_operator(
-            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
-            builtin_settings={"rate": ("mutation_rate", mutation_rate, 0.5),
-                              "sigma": ("mutation_sigma", mutation_sigma, 0.15)})
+        self.mutation_op = self.resolve_mutation(mutation, mutation_params, mutation_rate, mutation_sigma,
+            default_rate=0.5, default_sigma=0.15)
         self.population_size = int(population_size)
         self.step_epochs = float(step_epochs)
         self.truncation_fraction = float(truncation_fraction)

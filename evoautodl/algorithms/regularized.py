@@ -77,10 +77,8 @@ class RegularizedEvolution(Algorithm):
         population_size = opt.at_least(self.name, "population_size", population_size, 1)
         sample_size = opt.at_least(self.name, "sample_size", sample_size, 1)
         mutation_rate, mutation_sigma = opt.mutation(self.name, mutation_rate, mutation_sigma)
-        self.mutation_op = self.resolve_operator(
-            mutation, kind="mutation", option="mutation", arity=1, n_children=(1,), params=mutation_params,
-            builtin_settings={"rate": ("mutation_rate", mutation_rate, None),
-                              "sigma": ("mutation_sigma", mutation_sigma, 0.1)})
+        self.mutation_op = self.resolve_mutation(mutation, mutation_params, mutation_rate, mutation_sigma,
+            default_rate=None, default_sigma=0.1)
         self.selection_op = self.resolve_selection(selection, selection_params, sample_size, setting="sample_size",
                                                    default=5)
         self.population_size = int(population_size)
