@@ -145,17 +145,23 @@ def plot_anytime_grid(summary: pd.DataFrame, problems: Sequence[str], *, log_x: 
     return fig
 
 
-def plot_ecdf(data: pd.DataFrame, ax: Any = None, *, log_x: bool = False, unit: str = "epochs",
-              colors: Mapping[str, Any] | None = None, n_targets: int | None = None) -> Any:
-    """Fraction of (problem, seed, target) triples solved over budget (:func:`~evoautodl.compare.anytime.ecdf`)."""
-    ax = _axes(ax)
+def _step_lines(ax: Any, data: pd.DataFrame, column: str, colors: Mapping[str, Any] | None, log_x: bool) -> list[str]:
+    """One step line of ``column`` over budget per algorithm; returns the algorithms in drawing order."""
     algorithms = _order(data, colors)
     colors = colors or algorithm_colors(algorithms)
     for i, a in enumerate(algorithms):
         g = data[data["algorithm"] == a].sort_values("budget")
-        ax.step(g["budget"], g["fraction"], where="post", **_style(ax, a, colors, i))
+        ax.step(g["budget"], g[column], where="post", **_style(ax, a, colors, i))
     if log_x:
         ax.set_xscale("log")
+    return algorithms
+
+
+def plot_ecdf(data: pd.DataFrame, ax: Any = None, *, log_x: bool = False, unit: str = "epochs",
+              colors: Mapping[str, Any] | None = None, n_targets: int | None = None) -> Any:
+    """Fraction of (problem, seed, target) triples solved over budget (:func:`~evoautodl.compare.anytime.ecdf`)."""
+    ax = _axes(ax)
+    algorithms = _step_lines(ax, data, "fraction", colors, log_x)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(budget_label(unit))
     ax.set_ylabel("fraction of (problem, seed, target) solved")
@@ -170,13 +176,7 @@ def plot_mean_rank(data: pd.DataFrame, ax: Any = None, *, log_x: bool = False, u
                    colors: Mapping[str, Any] | None = None, blocks: str | None = None) -> Any:
     """Mean rank over budget (:func:`~evoautodl.compare.stats.rank_over_budget`); rank 1 (best) at the top."""
     ax = _axes(ax)
-    algorithms = _order(data, colors)
-    colors = colors or algorithm_colors(algorithms)
-    for i, a in enumerate(algorithms):
-        g = data[data["algorithm"] == a].sort_values("budget")
-        ax.step(g["budget"], g["mean_rank"], where="post", **_style(ax, a, colors, i))
-    if log_x:
-        ax.set_xscale("log")
+    algorithms = _step_lines(ax, data, "mean_rank", colors, log_x)
     k = len(algorithms)
     ax.set_ylim(k + 0.2, 0.8)
     ax.set_xlabel(budget_label(unit))
