@@ -293,3 +293,43 @@ def test_decisions_plot_from_a_run_directory(tmp_path: Path) -> None:
     text = report.path.read_text()
     assert "## adaptive_mf's schedule" in text and "schedule decisions" in text
 
+
+
+def _shift(space: Any, genome: Any, rng: np.random.Generator) -> np.ndarray:
+    """A user's mutation: one Gaussian step on every gene (repaired)."""
+    return space.repair(np.asarray(genome) + 0.05 * rng.standard_normal(space.dim), rng)
+
+
+_shift.arity, _shift.n_children = 1, 1  # type: ignore[attr-defined]
+
+
+def _ask_tell(algo: Any, workload: MixedRastrigin, n: int) -> list[Trial]:
+    trials = []
+    for _ in range(n):
+        trial = algo.ask(1)[0]
+        algo.tell(execute_trial(workload, trial, WorkerContext.local()))
+        trials.append(trial)
+    return trials
+
+
+def test_screened_batches_and_user_operators() -> None:
+    """Built-in operators breed screen_batch * n_candidates children at once and the next new configuration
+    takes the batch's runner-up; a user's operator is called per candidate; the model picks in both cases."""
+    wl = MixedRastrigin(max_budget=27)
+    space = wl.search_space()
+    built_in = get_algorithm("adaptive_mf", space, seed=5, ladder=LADDER, n_initial=4, n_candidates=6)
+    assert built_in._batch_params() == {"swap_prob": 0.5, "rate": 0.3, "sigma": 0.2, "ordinal": "neighbour"}
+    user = get_algorithm("adaptive_mf", space, seed=5, ladder=LADDER, n_initial=4, n_candidates=6, mutation=_shift)
+    assert user._batch_params() is None
+    for algo, label in ((built_in, "mutate"), (user, "_shift")):
+        sizes: list[int] = []
+        rank = algo._model.rank
+        algo._model.rank = lambda rows, *a, _r=rank, _s=sizes, **k: _s.append(len(rows)) or _r(rows, *a, **k)
+        ops = [t.operator for t in _ask_tell(algo, wl, 80)]
+        screened = [op for op in ops if op.endswith("+screened")]
+        assert screened and {op.split("+")[-2] for op in screened} <= {label, "sample"}
+        assert label in {op.split("+")[-2] for op in screened}
+        assert set(sizes) == {12}  # 2 x 6 candidates per screened batch
+        assert len(screened) >= 2 * len(sizes) - 1  # every batch gives two configurations (the last maybe one)
+    with pytest.raises(ConfigError, match="screen_batch"):
+        get_algorithm("adaptive_mf", space, ladder=LADDER, screen_batch=0)

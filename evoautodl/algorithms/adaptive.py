@@ -27,15 +27,19 @@ ask/tell sequence. Pseudocode::
                 fidelity_trust's value model; horizon: epochs told so far,
                 at least 10 full budgets); warm-start configurations: full
             genome: warm start first; fewer than n_initial results: uniform
-                sample; else n_candidates candidates (a share of uniform
-                samples, the rest children of parents chosen by the selection
+                sample; else the next pick of the last screened batch, if
+                one is left; else a screened batch: screen_batch *
+                n_candidates candidates (a share of uniform samples, the
+                rest children of parents chosen by the selection
                 (tournament by default) among the best configurations of the
                 highest rung with at least 5 results: with probability
                 crossover_prob crossover (first child) then mutation, else
-                mutation), the one with the largest expected
-                improvement at the full budget under the GP wins
-                (surrogate-assisted pre-screening; EI's reference: the
-                parents' lowest posterior mean)
+                mutation; the built-in operators breed all children in one
+                vectorised pass, operators.batch.breed), the screen_batch
+                with the largest expected improvement at the full budget
+                under the GP are picked, best first (surrogate-assisted
+                pre-screening; EI's reference: the parents' lowest
+                posterior mean)
             trained to b_s from scratch
     tell(result of c at rung k):
         values at every rung <= k from the learning curve (rung j: the
@@ -85,10 +89,11 @@ Bounded cost: the GP keeps at most ``max_model_points`` points (the most
 recent configurations, then the best at the highest rungs; each
 configuration's value at its highest rung first, lower-rung values of the
 same configurations if room is left), adds new points with a block update of
-its Cholesky factor (waiting for ``n / 32`` new points once it holds ``n``),
+its Cholesky factor (waiting for ``n / 16`` new points once it holds ``n``),
 rebuilds when it holds 1.5 times its cap, and re-fits its hyperparameters on
-at most 96 points on a geometric schedule (n_told = 10, 13, 17, ...), so the
-cost of ask + tell does not grow with the number of evaluations
+at most 96 points on a geometric schedule (n_told = 10, 15, 23, ...), so the
+cost of ask + tell does not grow with the number of evaluations; offspring
+are bred and screened in batches of ``screen_batch * n_candidates``
 (experiments/bench/adaptive_overhead.py).
 
 Checkpoint hygiene as in ``asha_ea``: the checkpoints of the
@@ -104,7 +109,10 @@ algorithm is built; the selection compares the parents' positions in the
 parent pool (0 = best). The log's ``operator`` column names them
 (``"<crossover>+<mutation>"`` or ``"<mutation>"``, then ``"+screened"`` when the
 GP chose among the candidates). The built-in tournament draws the entrants of
-all candidates' tournaments in one call (the defaults' draws).
+all candidates' tournaments in one call; with the built-in uniform crossover and
+Gaussian mutation the children of a batch are bred in one vectorised pass
+(:func:`evoautodl.operators.batch.breed`, the same distribution as one call per
+child), any other operator is called once per child.
 
 Failed trials have fitness +inf: they rank last in their rung and in the GP
 (so the model steers away from them) and are never promoted.
@@ -128,11 +136,17 @@ from evoautodl.algorithms.base import Algorithm
 from evoautodl.algorithms.budget_gp import FeatureMap
 from evoautodl.algorithms.fidelity_trust import Agreement, Bracket, ScheduleDecision
 from evoautodl.errors import ConfigError
+from evoautodl.operators.batch import breed
+from evoautodl.operators.crossover import uniform_crossover
+from evoautodl.operators.mutation import mutate
 from evoautodl.operators.selection import tournament
 from evoautodl.records import Result, Trial, checkpoint_key
 from evoautodl.space import SearchSpace
 
 __all__ = ["AdaptiveFidelityEA"]
+
+#: settings of the built-in mutation that the batched breeding implements
+_BATCH_MUTATION = frozenset({"rate", "sigma", "float_op", "ordinal", "branch_rate", "mutate_inactive", "ensure_change"})
 
 #: attributes holding immutable records only: state_dict shares them instead of deep-copying
 _SHARED = ("_features", "warm_start", "keep_fractions", "budgets", "crossover_op", "mutation_op", "selection_op")
@@ -150,6 +164,10 @@ class AdaptiveFidelityEA(Algorithm):
         mutation_sigma: Gaussian step (unit cube) of the built-in mutation.
         n_initial: results before the model screens offspring (uniform samples until then).
         n_candidates: offspring generated per new configuration (the model picks one).
+        screen_batch: new configurations taken from one screened batch: ``screen_batch *
+            n_candidates`` offspring are bred and screened at once, the ``screen_batch`` with the
+            largest expected improvement are used by the next new configurations (the same
+            candidates per configuration, bred and predicted in fewer, larger batches).
         random_candidates: share of the candidates that are uniform samples.
         random_fraction: probability that a new configuration is a uniform
             sample the model does not screen (interleaved random search).
@@ -202,6 +220,7 @@ class AdaptiveFidelityEA(Algorithm):
         mutation_sigma: float = 0.2,
         n_initial: int = 10,
         n_candidates: int = 24,
+        screen_batch: int = 2,
         random_candidates: float = 0.25,
         random_fraction: float = 0.0,
         keep_fractions: Sequence[float] | None = None,
@@ -240,6 +259,7 @@ class AdaptiveFidelityEA(Algorithm):
         self.selection_op = self.resolve_selection(selection, selection_params, self.tournament_size)
         self.n_initial = opt.at_least(a, "n_initial", n_initial, 2)
         self.n_candidates = opt.at_least(a, "n_candidates", n_candidates, 1)
+        self.screen_batch = opt.at_least(a, "screen_batch", screen_batch, 1)
         self.random_candidates = opt.probability(a, "random_candidates", random_candidates)
         self.random_fraction = opt.probability(a, "random_fraction", random_fraction)
         self.explore_fraction = opt.probability(a, "explore_fraction", explore_fraction)
@@ -276,6 +296,7 @@ class AdaptiveFidelityEA(Algorithm):
                                                                    for _ in range(n_rungs)]
         self._free: list[int] = []  # configurations with unbiased pairs at the full budget
         self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
+        self._screened: list[tuple[np.ndarray, tuple[int, ...], str, np.ndarray]] = []  # picks left (screen_batch)
         self._epochs_told = 0.0
         self._n_configs_told = 0
         self._log_decision()
@@ -341,10 +362,8 @@ class AdaptiveFidelityEA(Algorithm):
 
     # ------------------------------------------------------------------ breeding
     def _feature_rows(self, genomes: np.ndarray) -> np.ndarray:
-        active = None
-        if self._features.conditional:
-            active = np.array([[v is not None for v in self.space.decode_activity(g)] for g in genomes])
-        return self._features.transform(genomes, active)
+        return self._features.transform(genomes, self.space.active_masks(genomes) if self._features.conditional
+                                        else None)
 
     def _parent_pool(self) -> list[int]:
         """The best configurations (up to population_size) of the highest rung with at least 5 finite values."""
@@ -355,42 +374,68 @@ class AdaptiveFidelityEA(Algorithm):
         return []
 
     def _screened_offspring(self) -> tuple[np.ndarray, tuple[int, ...], str, np.ndarray | None]:
-        """``n_candidates`` offspring (and uniform samples); the GP's expected improvement picks one.
+        """The next pick of a screened batch: ``screen_batch * n_candidates`` offspring (and uniform samples), of
+        which the GP's expected improvement picks ``screen_batch`` (the first is returned, the others queued).
 
         Returns the genome, its parents, the operator label and its feature row (None when the
         model was not ready to screen).
         """
+        queue = self.__dict__.setdefault("_screened", [])
+        if queue:  # the next pick of the last screened batch
+            return queue.pop(0)
         rng = self.rng
         pool = self._parent_pool()
-        n = self.n_candidates
+        n = self.n_candidates * self.__dict__.get("screen_batch", 1)
         n_random = int(round(self.random_candidates * n)) if len(pool) >= 2 else n
         wins = self._tournaments(n, len(pool))
         cross = (rng.random(n) < self.crossover_prob).tolist()
         mut, positions = self.mutation_op, np.arange(len(pool), dtype=np.float64)  # the pool is sorted
-        cands: list[np.ndarray] = []
-        origin: list[tuple[tuple[int, ...], str]] = []
-        for i in range(n):
-            if i < n_random:
-                cands.append(self.space.sample(rng))
-                origin.append(((), "sample"))
-                continue
+        cands: list[np.ndarray] = [self.space.sample(rng) for _ in range(min(n_random, n))]
+        origin: list[tuple[tuple[int, ...], str]] = [((), "sample")] * len(cands)
+        parents: list[tuple[int, ...]] = []
+        for i in range(n_random, n):
             w = wins[i] if wins is not None else self.selection_op.select(positions, 1 + cross[i], rng).tolist()
-            if cross[i]:
-                a, b = pool[w[0]], pool[w[1]]
-                child = self.crossover_op.vary(self.space, (self._cfgs[a].genome, self._cfgs[b].genome), rng)[0]
-                parents, op = (a, b), f"{self.crossover_op.label}+{mut.label}"
+            parents.append((pool[w[0]], pool[w[1]]) if cross[i] else (pool[w[0]],))
+        batch = self._batch_params()
+        if parents and batch is not None:  # the built-in operators: every child in one pass
+            first = np.array([self._cfgs[p[0]].genome for p in parents])
+            second = np.array([self._cfgs[p[-1]].genome for p in parents])
+            cands.extend(breed(self.space, first, second, np.array(cross[n_random:]), rng, **batch))
+        for p in parents:
+            if len(p) == 2:
+                op = f"{self.crossover_op.label}+{mut.label}"
+                if batch is None:
+                    child = self.crossover_op.vary(self.space, (self._cfgs[p[0]].genome, self._cfgs[p[1]].genome),
+                                                   rng)[0]
             else:
-                a = pool[w[0]]
-                child, parents, op = self._cfgs[a].genome, (a,), mut.label
-            cands.append(mut.vary(self.space, (child,), rng)[0])
-            origin.append((parents, op))
+                op, child = mut.label, self._cfgs[p[0]].genome
+            if batch is None:
+                cands.append(mut.vary(self.space, (child,), rng)[0])
+            origin.append((p, op))
         self._model.refresh(self._cfgs, self.n_told)
         if not self._model.ready:
             return cands[0], origin[0][0], origin[0][1], None
         rows = self._feature_rows(np.array(cands))
-        j = self._model.screen(rows, lambda: np.array([self._cfgs[i].features for i in pool]) if pool
-                               else np.empty((0, self._features.n_features)), key=tuple(pool))
-        return cands[j], origin[j][0], origin[j][1] + "+screened", rows[j]
+        best = self._model.rank(rows, lambda: np.array([self._cfgs[i].features for i in pool]) if pool
+                                else np.empty((0, self._features.n_features)), key=tuple(pool))
+        picks = [(cands[j], origin[j][0], origin[j][1] + "+screened", rows[j])
+                 for j in best[: self.__dict__.get("screen_batch", 1)].tolist()]
+        queue.extend(picks[1:])
+        return picks[0]
+
+    def _batch_params(self) -> dict[str, Any] | None:
+        """:func:`~evoautodl.operators.batch.breed`'s settings when crossover and mutation are the built-in
+        uniform crossover and Gaussian mutation (with settings it implements), else None (per-child calls)."""
+        c, m = self.crossover_op, self.mutation_op
+        if not (c.builtin and c.fn is uniform_crossover and m.builtin and m.fn is mutate):
+            return None
+        cp, mp = dict(c.params), dict(m.params)
+        if set(cp) - {"swap_prob"} or mp.get("float_op", "gaussian") != "gaussian" \
+                or mp.get("branch_rate", 0.0) or mp.get("mutate_inactive", False) \
+                or not mp.get("ensure_change", True) or set(mp) - _BATCH_MUTATION:
+            return None
+        return {"swap_prob": cp.get("swap_prob", 0.5), "rate": mp.get("rate"), "sigma": mp.get("sigma", 0.1),
+                "ordinal": mp.get("ordinal", "neighbour")}
 
     def _tournaments(self, n: int, n_pool: int) -> list[list[int]] | None:
         """Two tournament winners (pool positions) per candidate, drawn at once, for the built-in tournament.
@@ -515,7 +560,7 @@ class AdaptiveFidelityEA(Algorithm):
             return [list(v) for v in value]
         if name == "_cands":  # per rung, per keep fraction, a list of immutable tuples
             return [[list(v) for v in r] for r in value]
-        if name in ("_free", "_explore", "_discard"):  # lists of immutable items
+        if name in ("_free", "_explore", "_discard", "_screened"):  # lists of immutable items (arrays never written)
             return list(value)
         if name == "_pending":  # trial id -> frozen Trial
             return dict(value)

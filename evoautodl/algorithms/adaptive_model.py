@@ -12,17 +12,18 @@ the lower-rung values of those configurations. Targets are the normal scores
 of the values (failed trials: +inf, the worst score).
 
 Updates. New points are appended with a block update of the Cholesky factor
-(O(n^2) per point) once ``n / 32`` of them are waiting (at every new point
-while the GP holds fewer than 64); the data are re-selected and the factor
+(O(n^2) per point) once ``n / 16`` of them are waiting (at every new point
+while the GP holds fewer than 32); the data are re-selected and the factor
 rebuilt when the GP holds 1.5 times its cap; the hyperparameters are re-fitted
 (on the first 96 selected points) when the number of results told reaches
-10, 13, 17, 22, ... (a factor 1.3). The cost of an update is therefore
+10, 15, 23, 35, ... (a factor 1.5). The cost of an update is therefore
 bounded by the cap, not by the number of evaluations.
 """
 
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from evoautodl.algorithms.budget_gp import BudgetGP, expected_improvement, norma
 __all__ = ["ConfigRecord", "ScreeningModel"]
 
 _FIT_POINTS = 96  # hyperparameters are fitted on the first (most relevant) selected points
-_REFIT_GROWTH = 1.3  # results told between hyperparameter fits grow geometrically
+_REFIT_GROWTH = 1.5  # results told between hyperparameter fits grow geometrically
 
 
 @dataclass(slots=True)
@@ -109,8 +110,10 @@ class ScreeningModel:
         """The points to hold: recent configurations, then the best at the highest rungs; top values first."""
         told = [(ind, c) for ind, c in cfgs.items() if c.reached >= 0]
         cap = self.max_points
-        recent = sorted(told, key=lambda t: -t[1].told)[: cap // 4]
-        ranked = sorted(told, key=lambda t: (-t[1].reached, t[1].values[t[1].reached], t[0]))
+        # heapq.nsmallest(k, ...) is sorted(...)[:k]; the first cap of the ranking fill the cap (and when fewer
+        # than cap configurations are known, all of them are taken, so the lower-rung values below see them all)
+        recent = heapq.nsmallest(cap // 4, told, key=lambda t: -t[1].told)
+        ranked = heapq.nsmallest(cap, told, key=lambda t: (-t[1].reached, t[1].values[t[1].reached], t[0]))
         order, seen = [], set()
         for ind, c in recent + ranked:
             if ind not in seen:
@@ -134,7 +137,7 @@ class ScreeningModel:
         if n_points == 0:
             return
         refit = n_told >= self.next_fit
-        if not refit and self.gp.ready and (not self.new or len(self.new) < len(self.points) // 32):
+        if not refit and self.gp.ready and (not self.new or len(self.new) < len(self.points) // 16):
             return
         if refit or not self.gp.n_points or n_points > int(1.5 * self.max_points):
             points = self.select(cfgs)
@@ -155,7 +158,13 @@ class ScreeningModel:
 
     def screen(self, candidates: np.ndarray, parents: np.ndarray | Callable[[], np.ndarray],
                key: Hashable = None) -> int:
-        """Index of the candidate (feature rows) with the largest expected improvement at the full budget.
+        """Index of the candidate (feature rows) with the largest expected improvement at the full budget
+        (see :meth:`rank`)."""
+        return int(self.rank(candidates, parents, key)[0])
+
+    def rank(self, candidates: np.ndarray, parents: np.ndarray | Callable[[], np.ndarray],
+             key: Hashable = None) -> np.ndarray:
+        """Indices of the candidates (feature rows), largest expected improvement at the full budget first.
 
         EI's reference is the lowest posterior mean among the ``parents``
         (feature rows, or a function that returns them; none: among the
@@ -174,7 +183,7 @@ class ScreeningModel:
                 self._reference[key] = best
         if best is None:
             best = float(np.min(mu))
-        return int(np.argmax(expected_improvement(mu, sd, best)))
+        return np.argsort(-expected_improvement(mu, sd, best), kind="stable")
 
     def budget_correlation(self, z: float) -> float:
         """The GP's implied correlation between budget input ``z`` and the full budget (NaN before a fit)."""

@@ -96,6 +96,8 @@ class SearchSpace:
         read |= {i for i, h in enumerate(self.hyperparameters) if any(v is None for v in h.levels)}
         self._activity_plan = [(i, conds[i], self._decoders[i] if i in read else None)
                                for i in range(self.dim) if conds[i] is not None or i in read]
+        self._read = sorted(read)  # the genes activity depends on
+        self._masks: dict[tuple[float, ...], np.ndarray] = {}  # those genes -> activity mask (active_masks)
         self._forbidden = [self._compiler.forbidden(f) for f in cs.forbidden_clauses]
         self._forbidden_text = [str(f) for f in cs.forbidden_clauses]
         self.default_genome = np.array([c.encode(h.default) for c, h in zip(self._codecs, self.hyperparameters)])
@@ -246,6 +248,28 @@ class SearchSpace:
                 vals[i] = dec(key[i])
         return vals
 
+    def active_masks(self, genomes: np.ndarray) -> np.ndarray:
+        """(n, dim) booleans: the active genes of each row of ``genomes`` (in range, e.g. repaired).
+
+        A row's activity depends only on the genes some condition reads, so rows
+        that share those genes share one evaluation (cached). The same as
+        ``decode_activity(row)[i] is not None`` for every gene.
+        """
+        g = np.asarray(genomes, dtype=np.float64).reshape(-1, self.dim)
+        if not self._conditions:
+            return np.ones(g.shape, dtype=bool)
+        out = np.empty(g.shape, dtype=bool)
+        cache = self._masks
+        for r, key in enumerate(map(tuple, g[:, self._read].tolist())):
+            mask = cache.get(key)
+            if mask is None:
+                mask = np.array([v is not None for v in self.decode_activity(g[r])], dtype=bool)
+                if len(cache) >= _CACHE_SIZE:
+                    cache.clear()
+                cache[key] = mask
+            out[r] = mask
+        return out
+
     def _violated(self, vals: Sequence[Any]) -> int:
         """Index of the first violated forbidden clause, or -1."""
         for k, (pred, _) in enumerate(self._forbidden):
@@ -383,6 +407,18 @@ class SearchSpace:
         if len(genes) != self.dim:
             raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
         return self._repair_snapped(self._snap_genes(genes), rng)
+
+    @property
+    def forbidden_clauses(self) -> tuple[str, ...]:
+        """The forbidden clauses, as text (empty: every combination of values is allowed)."""
+        return tuple(self._forbidden_text)
+
+    def repair_snapped(self, genes: list[float], rng: np.random.Generator | None = None) -> np.ndarray:
+        """:meth:`repair` of genes already in [0, 1] and snapped (e.g. built from repaired parents' genes and
+        bin centres): only the forbidden clauses are resolved (the same ``rng`` draws as :meth:`repair`)."""
+        if len(genes) != self.dim:
+            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        return self._repair_snapped(genes, rng)
 
     def _repair_snapped(self, lst: list[float], rng: np.random.Generator | None) -> np.ndarray:
         """The forbidden-clause part of :meth:`repair`, on clipped and snapped genes."""
