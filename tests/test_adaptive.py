@@ -313,8 +313,8 @@ def _ask_tell(algo: Any, workload: MixedRastrigin, n: int) -> list[Trial]:
 
 
 def test_screened_batches_and_user_operators() -> None:
-    """Built-in operators breed screen_batch * n_candidates children at once and the next new configuration
-    takes the batch's runner-up; a user's operator is called per candidate; the model picks in both cases."""
+    """Built-in operators breed screen_batch * n_candidates children at once and the next new configurations
+    take the batch's runners-up; a user's operator is called per candidate; the model picks in both cases."""
     wl = MixedRastrigin(max_budget=27)
     space = wl.search_space()
     built_in = get_algorithm("adaptive_mf", space, seed=5, ladder=LADDER, n_initial=4, n_candidates=6)
@@ -329,7 +329,7 @@ def test_screened_batches_and_user_operators() -> None:
         screened = [op for op in ops if op.endswith("+screened")]
         assert screened and {op.split("+")[-2] for op in screened} <= {label, "sample"}
         assert label in {op.split("+")[-2] for op in screened}
-        assert set(sizes) == {12}  # 2 x 6 candidates per screened batch
-        assert len(screened) >= 2 * len(sizes) - 1  # every batch gives two configurations (the last maybe one)
+        assert set(sizes) == {18}  # 3 x 6 candidates per screened batch
+        assert len(screened) >= 3 * len(sizes) - 2  # every batch gives three configurations (the last maybe fewer)
     with pytest.raises(ConfigError, match="screen_batch"):
         get_algorithm("adaptive_mf", space, ladder=LADDER, screen_batch=0)
