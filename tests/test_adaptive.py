@@ -329,7 +329,7 @@ def test_screened_batches_and_user_operators() -> None:
         screened = [op for op in ops if op.endswith("+screened")]
         assert screened and {op.split("+")[-2] for op in screened} <= {label, "sample"}
         assert label in {op.split("+")[-2] for op in screened}
-        assert set(sizes) == {18}  # 3 x 6 candidates per screened batch
-        assert len(screened) >= 3 * len(sizes) - 2  # every batch gives three configurations (the last maybe fewer)
+        assert set(sizes) == {12}  # 2 x 6 candidates per screened batch
+        assert len(screened) >= 2 * len(sizes) - 1  # every batch gives two configurations (the last maybe one)
     with pytest.raises(ConfigError, match="screen_batch"):
         get_algorithm("adaptive_mf", space, ladder=LADDER, screen_batch=0)

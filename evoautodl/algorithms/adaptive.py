@@ -220,7 +220,7 @@ class AdaptiveFidelityEA(Algorithm):
         mutation_sigma: float = 0.2,
         n_initial: int = 10,
         n_candidates: int = 24,
-        screen_batch: int = 3,
+        screen_batch: int = 2,
         random_candidates: float = 0.25,
         random_fraction: float = 0.0,
         keep_fractions: Sequence[float] | None = None,
