@@ -89,9 +89,9 @@ Bounded cost: the GP keeps at most ``max_model_points`` points (the most
 recent configurations, then the best at the highest rungs; each
 configuration's value at its highest rung first, lower-rung values of the
 same configurations if room is left), adds new points with a block update of
-its Cholesky factor (waiting for ``n / 32`` new points once it holds ``n``),
+its Cholesky factor (waiting for ``n / 16`` new points once it holds ``n``),
 rebuilds when it holds 1.5 times its cap, and re-fits its hyperparameters on
-at most 96 points on a geometric schedule (n_told = 10, 13, 17, ...), so the
+at most 96 points on a geometric schedule (n_told = 10, 15, 23, ...), so the
 cost of ask + tell does not grow with the number of evaluations; offspring
 are bred and screened in batches of ``screen_batch * n_candidates``
 (experiments/bench/adaptive_overhead.py).
@@ -220,7 +220,7 @@ class AdaptiveFidelityEA(Algorithm):
         mutation_sigma: float = 0.2,
         n_initial: int = 10,
         n_candidates: int = 24,
-        screen_batch: int = 2,
+        screen_batch: int = 3,
         random_candidates: float = 0.25,
         random_fraction: float = 0.0,
         keep_fractions: Sequence[float] | None = None,

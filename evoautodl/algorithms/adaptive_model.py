@@ -12,11 +12,11 @@ the lower-rung values of those configurations. Targets are the normal scores
 of the values (failed trials: +inf, the worst score).
 
 Updates. New points are appended with a block update of the Cholesky factor
-(O(n^2) per point) once ``n / 32`` of them are waiting (at every new point
-while the GP holds fewer than 64); the data are re-selected and the factor
+(O(n^2) per point) once ``n / 16`` of them are waiting (at every new point
+while the GP holds fewer than 32); the data are re-selected and the factor
 rebuilt when the GP holds 1.5 times its cap; the hyperparameters are re-fitted
 (on the first 96 selected points) when the number of results told reaches
-10, 13, 17, 22, ... (a factor 1.3). The cost of an update is therefore
+10, 15, 23, 35, ... (a factor 1.5). The cost of an update is therefore
 bounded by the cap, not by the number of evaluations.
 """
 
@@ -35,7 +35,8 @@ from evoautodl.algorithms.budget_gp import BudgetGP, expected_improvement, norma
 __all__ = ["ConfigRecord", "ScreeningModel"]
 
 _FIT_POINTS = 96  # hyperparameters are fitted on the first (most relevant) selected points
-_REFIT_GROWTH = 1.3  # results told between hyperparameter fits grow geometrically
+_REFIT_GROWTH = 1.5  # results told between hyperparameter fits grow geometrically
+_UPDATE_SHARE = 16  # new points are added once n / _UPDATE_SHARE of them wait (n: the points held)
 
 
 @dataclass(slots=True)
@@ -137,7 +138,7 @@ class ScreeningModel:
         if n_points == 0:
             return
         refit = n_told >= self.next_fit
-        if not refit and self.gp.ready and (not self.new or len(self.new) < len(self.points) // 32):
+        if not refit and self.gp.ready and (not self.new or len(self.new) < len(self.points) // _UPDATE_SHARE):
             return
         if refit or not self.gp.n_points or n_points > int(1.5 * self.max_points):
             points = self.select(cfgs)
