@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from evoautodl.errors import RunDirError
+from evoautodl.logline import plain_line
 from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
 
 __all__ = [
@@ -305,10 +306,12 @@ def encode_checked(result: Result) -> tuple[str, Result]:
     metric, a nested list...), is replaced by a FAILED result with its
     timing and placement, whose error names the problem.
     """
-    try:
+    line = plain_line(result)
+    if line is not None:  # plain finite numbers and strings: the line reads back by construction
+        return line, result
+    try:  # anything else: prove that the line reads back
         line = result_to_json(result)
-        if not _plain(result):  # anything but plain numbers and strings: prove that the line reads back
-            result_from_json(json.loads(line))
+        result_from_json(json.loads(line))
         return line, result
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         reason = f"the result cannot be logged ({exc}); objectives, metrics and curves must be numbers"
@@ -319,27 +322,6 @@ def encode_checked(result: Result) -> tuple[str, Result]:
                          error=reason, epochs_trained=_finite_or_zero(result.epochs_trained),
                          cost_s=_finite_or_zero(result.cost_s))
         return result_to_json(failed), failed
-
-
-def _numbers(values: Any) -> bool:
-    return all(type(x) is float or type(x) is int for x in values)
-
-
-def _plain(r: Result) -> bool:
-    """True when every field the decoder checks has a type that decodes (then no decoding is needed)."""
-    t = r.trial
-    return (_numbers(r.objectives)
-            and all(type(v) is float or type(v) is int or (type(v) is list and _numbers(v)) for v in r.metrics.values())
-            and all(type(v) is list and _numbers(v) for v in r.curve.values())
-            and type(r.epochs_trained) in (float, int) and type(r.cost_s) in (float, int)
-            and type(r.start_time) in (float, int) and type(r.end_time) in (float, int) and type(r.worker) is int
-            and type(r.host) is str and type(r.device) is str and (r.error is None or type(r.error) is str)
-            and (r.checkpoint is None or type(r.checkpoint) is str)
-            and (t.resume_from is None or type(t.resume_from) is str) and type(t.operator) is str
-            and (t.resume_budget is None or type(t.resume_budget) in (float, int))
-            and type(t.trial_id) is int and type(t.individual_id) is int and type(t.seed) is int
-            and type(t.generation) is int and type(t.rung) is int and type(t.budget_epochs) in (float, int)
-            and _numbers(t.genome) and all(type(p) is int for p in t.parent_ids) and isinstance(t.config, dict))
 
 
 def _finite_or_zero(v: Any) -> float:

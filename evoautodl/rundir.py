@@ -46,6 +46,7 @@ from evoautodl.log import LOG_NAME, read_meta, trim_partial_line
 __all__ = ["RUN_FILES", "RunDir"]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+_INT = frozenset((int,))
 
 STATE_NAME = "state.pkl"
 JOURNAL_NAME = "journal.jsonl"
@@ -245,12 +246,13 @@ class RunDir:
         except OSError as exc:
             raise RunDirError(f"cannot open the journal {p}: {exc.strerror or exc}") from exc
 
-    def _journal_write(self, entry: dict[str, Any]) -> None:
+    def _journal_write(self, line: str) -> None:
+        """Append one entry (a JSON object, no newline) and flush it (it survives a killed process)."""
         if self._journal is None:
             self.open_journal()
         assert self._journal is not None
         try:
-            self._journal.write(_dumps(entry) + "\n")
+            self._journal.write(line + "\n")
             self._journal.flush()
         except OSError as exc:
             raise RunDirError(f"cannot write the journal in {self.path}: {exc.strerror or exc}") from exc
@@ -261,16 +263,21 @@ class RunDir:
 
         ``run``: the trials are submitted right away (the "run" mark in the same line).
         """
-        self._journal_write({"after": after, "n": n, "ids": ids, "run": True} if run else
-                            {"after": after, "n": n, "ids": ids})
+        if type(after) is int and type(n) is int and _INT.issuperset(map(type, ids)):
+            # the usual case (exact ints: their JSON is their str), written without the encoder
+            tail = ',"run":true}' if run else "}"
+            self._journal_write(f'{{"after":{after},"n":{n},"ids":[{",".join(map(str, ids))}]{tail}')
+        else:
+            self._journal_write(_dumps({"after": after, "n": n, "ids": ids, "run": True} if run else
+                                       {"after": after, "n": n, "ids": ids}))
 
     def journal_run(self, ids: list[int]) -> None:
         """Record that these trials are about to be submitted (an attempt each)."""
-        self._journal_write({"run": ids})
+        self._journal_write(_dumps({"run": ids}))
 
     def journal_stop(self, ids: list[int]) -> None:
         """Record that these trials were cancelled by a stopping run (their attempts do not count)."""
-        self._journal_write({"stop": ids})
+        self._journal_write(_dumps({"stop": ids}))
 
     def truncate_journal(self, n_entries: int) -> None:
         """Keep only the first ``n_entries`` journal entries (recovery after a power loss)."""
