@@ -141,6 +141,10 @@ def as_float(value: Any, what: str) -> float:
     raise TypeError(f"{what} is {_describe(value)}; expected a number")
 
 
+_FLOAT = frozenset((float,))
+_STR = frozenset((str,))
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
@@ -206,15 +210,16 @@ class Evaluation:
     def __post_init__(self) -> None:
         objectives, metrics, curve = self.objectives, self.metrics, self.curve
         # fast paths: Python floats where they belong (what most workloads return) need no conversion
-        if not (type(objectives) is tuple and all(type(v) is float for v in objectives)):
+        if not (type(objectives) is tuple and _FLOAT.issuperset(map(type, objectives))):
             try:
                 objectives = (as_float(objectives, "objective"),)
             except TypeError:
                 objectives = tuple(_numbers(objectives, "objectives"))
-        if not (type(metrics) is dict and all(type(k) is str and type(v) is float for k, v in metrics.items())):
+        if not (type(metrics) is dict and _STR.issuperset(map(type, metrics))
+                and _FLOAT.issuperset(map(type, metrics.values()))):
             metrics = {k: _metric_value(v, f"metric {k!r}") for k, v in _named(metrics, "metrics").items()}
-        if not (type(curve) is dict and all(type(k) is str and type(v) is list and all(type(x) is float for x in v)
-                                            for k, v in curve.items())):
+        if not (type(curve) is dict and (not curve or all(
+                type(k) is str and type(v) is list and _FLOAT.issuperset(map(type, v)) for k, v in curve.items()))):
             curve = {k: _numbers(v, f"curve {k!r}") for k, v in _named(curve, "curve").items()}
         epochs = as_float(self.epochs_trained, "epochs_trained")
         if not (math.isfinite(epochs) and epochs >= 0):
@@ -255,9 +260,7 @@ class Result:
     @property
     def ok(self) -> bool:
         """True when the trial finished and every objective is finite."""
-        return self.status is Status.OK and bool(self.objectives) and all(
-            math.isfinite(v) for v in self.objectives
-        )
+        return self.status is Status.OK and bool(self.objectives) and all(map(math.isfinite, self.objectives))
 
     @property
     def objective(self) -> float:

@@ -407,7 +407,7 @@ class Algorithm(ABC):
             resume_budget = _resume_budget(self.name, resume_from, resume_budget, budget_epochs)
         tid = self.n_asked
         self.n_asked += 1
-        g = tuple(float(x) for x in genome)
+        g = tuple(map(float, genome))
         trial = Trial(
             trial_id=tid,
             individual_id=self.new_individual_id() if individual_id is None else int(individual_id),
@@ -415,7 +415,7 @@ class Algorithm(ABC):
             genome=g,
             budget_epochs=budget_epochs,
             seed=derive_seed(self.seed, tid),
-            parent_ids=tuple(int(p) for p in parent_ids),
+            parent_ids=tuple(map(int, parent_ids)),
             operator=operator,
             resume_from=resume_from,
             generation=int(generation),
