@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 from evoautodl.errors import RunDirError
 from evoautodl.logline import plain_line
@@ -241,26 +241,40 @@ def read_results(run_dir: str | Path) -> list[Result]:
     return read_log(run_dir)[0]
 
 
+def open_lines(path: Path) -> BinaryIO:
+    """``path`` opened to append lines with `write_line`: unbuffered, each line one system call."""
+    return open(path, "ab", buffering=0)
+
+
+def write_line(fh: BinaryIO, line: str) -> None:
+    """Append ``line`` (ASCII, as the json module writes it) and a newline; in the file when this returns."""
+    data = (line + "\n").encode()
+    n = fh.write(data)
+    while n < len(data):  # a short write: write the rest (a full disk raises OSError)
+        data = data[n:]
+        n = fh.write(data)
+
+
 class EvaluationLog:
     """Append-only writer of ``evaluations.jsonl``.
 
     Opening drops a truncated last line (from a killed run) so appends stay
-    valid JSONL. Every append is flushed (a flushed line survives a killed
-    process); ``sync()`` forces the lines to disk (what survives a power
-    loss); ``fsync=True`` syncs every line (slower).
+    valid JSONL. Every append is written through to the operating system (a
+    written line survives a killed process); ``sync()`` forces the lines to
+    disk (what survives a power loss); ``fsync=True`` syncs every line (slower).
     """
 
     def __init__(self, run_dir: str | Path, fsync: bool = False):
         self.path = Path(run_dir) / LOG_NAME
         self.fsync = fsync
-        self._fh: IO[str] | None = None
+        self._fh: BinaryIO | None = None
         self.n_lines = 0
 
     def open(self) -> EvaluationLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.n_lines = trim_partial_line(self.path)
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._fh = open_lines(self.path)
         except OSError as exc:
             raise RunDirError(f"cannot open the evaluation log {self.path}: {exc.strerror or exc}") from exc
         return self
@@ -272,8 +286,7 @@ class EvaluationLog:
         assert self._fh is not None
         line, result = encode_checked(result)
         try:
-            self._fh.write(line + "\n")
-            self._fh.flush()
+            write_line(self._fh, line)
             if self.fsync:
                 os.fsync(self._fh.fileno())
         except OSError as exc:
@@ -284,7 +297,6 @@ class EvaluationLog:
     def sync(self) -> None:
         """Force the written lines to disk."""
         if self._fh is not None:
-            self._fh.flush()
             os.fsync(self._fh.fileno())
 
     def close(self) -> None:

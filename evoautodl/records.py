@@ -221,17 +221,29 @@ class Evaluation:
         if not (type(curve) is dict and (not curve or all(
                 type(k) is str and type(v) is list and _FLOAT.issuperset(map(type, v)) for k, v in curve.items()))):
             curve = {k: _numbers(v, f"curve {k!r}") for k, v in _named(curve, "curve").items()}
-        epochs = as_float(self.epochs_trained, "epochs_trained")
+        epochs = self.epochs_trained
+        if type(epochs) is not float:
+            epochs = as_float(epochs, "epochs_trained")
         if not (math.isfinite(epochs) and epochs >= 0):
             raise ValueError(f"epochs_trained must be a finite number >= 0, got {epochs!r}")
-        cost = None if self.cost_s is None else as_float(self.cost_s, "cost_s")
+        cost = self.cost_s
+        if cost is not None and type(cost) is not float:
+            cost = as_float(cost, "cost_s")
         if cost is not None and not (math.isfinite(cost) and cost >= 0):
             raise ValueError(f"cost_s must be None or a finite number >= 0, got {cost!r}")
         if self.checkpoint is not None and not isinstance(self.checkpoint, str):
             raise TypeError(f"checkpoint is {_describe(self.checkpoint)}; expected a checkpoint key (str) or None")
-        for name, value in (("objectives", objectives), ("metrics", metrics), ("curve", curve),
-                            ("epochs_trained", epochs), ("cost_s", cost)):
-            object.__setattr__(self, name, value)
+        # store what was converted (a value that needed no conversion is in place already)
+        if objectives is not self.objectives:
+            object.__setattr__(self, "objectives", objectives)
+        if metrics is not self.metrics:
+            object.__setattr__(self, "metrics", metrics)
+        if curve is not self.curve:
+            object.__setattr__(self, "curve", curve)
+        if epochs is not self.epochs_trained:
+            object.__setattr__(self, "epochs_trained", epochs)
+        if cost is not self.cost_s:
+            object.__setattr__(self, "cost_s", cost)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,10 @@ import os
 import pickle
 import shutil
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from evoautodl.errors import RunDirError
-from evoautodl.log import LOG_NAME, read_meta, trim_partial_line
+from evoautodl.log import LOG_NAME, open_lines, read_meta, trim_partial_line, write_line
 
 __all__ = ["RUN_FILES", "RunDir"]
 
@@ -62,7 +62,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock: IO[str] | None = None
-        self._journal: IO[str] | None = None
+        self._journal: BinaryIO | None = None
         self.n_journal = 0
 
     @property
@@ -242,18 +242,17 @@ class RunDir:
         p = self.path / JOURNAL_NAME
         try:
             self.n_journal = trim_partial_line(p)
-            self._journal = open(p, "a", encoding="utf-8")  # noqa: SIM115
+            self._journal = open_lines(p)
         except OSError as exc:
             raise RunDirError(f"cannot open the journal {p}: {exc.strerror or exc}") from exc
 
     def _journal_write(self, line: str) -> None:
-        """Append one entry (a JSON object, no newline) and flush it (it survives a killed process)."""
+        """Append one entry (a JSON object, no newline), written through (it survives a killed process)."""
         if self._journal is None:
             self.open_journal()
         assert self._journal is not None
         try:
-            self._journal.write(line + "\n")
-            self._journal.flush()
+            write_line(self._journal, line)
         except OSError as exc:
             raise RunDirError(f"cannot write the journal in {self.path}: {exc.strerror or exc}") from exc
         self.n_journal += 1
@@ -296,7 +295,6 @@ class RunDir:
     def sync_journal(self) -> None:
         """Force the journal's lines to disk."""
         if self._journal is not None:
-            self._journal.flush()
             os.fsync(self._journal.fileno())
 
     # ------------------------------------------------------------------ checkpoints

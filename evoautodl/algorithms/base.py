@@ -492,7 +492,7 @@ class Member:
         """The member a result describes; a failed result (or too few objectives) gets +inf objectives."""
         t = result.trial
         if result.ok and len(result.objectives) >= n_objectives:
-            objectives = tuple(float(v) for v in result.objectives[:n_objectives])
+            objectives = tuple(map(float, result.objectives[:n_objectives]))
         else:
             objectives = (math.inf,) * n_objectives
         return cls(genome=tuple(t.genome), objectives=objectives, individual_id=t.individual_id,
