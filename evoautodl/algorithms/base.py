@@ -56,7 +56,7 @@ from evoautodl.operators.values import Operator
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 
-__all__ = ["COMMON_ARGUMENTS", "ENQUEUED", "Algorithm", "Member", "require_ladder"]
+__all__ = ["COMMON_ARGUMENTS", "ENQUEUED", "Algorithm", "Member", "genome_tuple", "require_ladder"]
 
 #: the arguments every algorithm constructor takes (through ``**common``) besides its own options
 COMMON_ARGUMENTS = ("seed", "n_objectives", "max_budget", "ladder")
@@ -407,7 +407,7 @@ class Algorithm(ABC):
             resume_budget = _resume_budget(self.name, resume_from, resume_budget, budget_epochs)
         tid = self.n_asked
         self.n_asked += 1
-        g = tuple(map(float, genome))
+        g = genome_tuple(genome)
         trial = Trial(
             trial_id=tid,
             individual_id=self.new_individual_id() if individual_id is None else int(individual_id),
@@ -447,6 +447,13 @@ def _resume_budget(name: str, resume_from: str | None, resume_budget: Any, budge
 
 #: the parameter of the built-in mutation that each of its float steps ignores
 _UNUSED_BY = {"polynomial": "sigma", "gaussian": "eta"}
+
+
+def genome_tuple(genome: np.ndarray | Sequence[float]) -> tuple[float, ...]:
+    """``tuple(float(x) for x in genome)``; a 1-D array is read at once (not one numpy scalar at a time)."""
+    if isinstance(genome, np.ndarray) and genome.ndim == 1:
+        genome = genome.tolist()
+    return tuple(map(float, genome))
 
 
 @functools.lru_cache(maxsize=64)
