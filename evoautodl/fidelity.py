@@ -11,6 +11,7 @@ Budgets are rounded to whole epochs (never below 1) when ``integer=True``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -50,27 +51,22 @@ class BudgetLadder:
     @property
     def s_max(self) -> int:
         """Number of rungs minus one."""
-        return int(math.floor(math.log(self.max_budget / self.min_budget) / math.log(self.eta) + 1e-9))
+        return _s_max(self.min_budget, self.max_budget, self.eta)
 
     @property
     def budgets(self) -> tuple[float, ...]:
-        """Rung budgets, increasing; the last is ``max_budget``."""
-        out: list[float] = []
-        for k in range(self.s_max, -1, -1):
-            b = self.max_budget * self.eta ** (-k)
-            b = float(max(1, round(b))) if self.integer else b
-            if not out or b > out[-1]:
-                out.append(b)
-        return tuple(out)
+        """Rung budgets, increasing; the last is ``max_budget`` (computed once per ladder: algorithms read it
+        for every trial)."""
+        return _budgets(self.min_budget, self.max_budget, self.eta, self.integer,
+                        type(self.min_budget), type(self.max_budget), type(self.eta))
 
     @property
     def n_rungs(self) -> int:
         return len(self.budgets)
 
     def rung_of(self, budget: float) -> int:
-        """Index of the rung with this budget (nearest)."""
-        bs = self.budgets
-        return min(range(len(bs)), key=lambda i: abs(bs[i] - budget))
+        """Index of the rung with this budget (nearest; ties: the lower rung)."""
+        return _nearest(self.budgets, budget)
 
     def bracket(self, s: int) -> list[tuple[int, float]]:
         """Hyperband bracket ``s`` (0 <= s <= s_max): [(n_configs, budget), ...] per rung.
@@ -87,3 +83,26 @@ class BudgetLadder:
         for i in range(s + 1):
             out.append((max(1, int(n * self.eta ** (-i))), bs[first + i]))
         return out
+
+
+def _s_max(min_budget: float, max_budget: float, eta: float) -> int:
+    return int(math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9))
+
+
+@functools.lru_cache(maxsize=64)
+def _budgets(min_budget: float, max_budget: float, eta: float, integer: bool, *types: type) -> tuple[float, ...]:
+    """`BudgetLadder.budgets`. The settings' ``types`` are part of the cache key: 52 and 52.0 are equal keys,
+    but a ladder of ints that does not round keeps its ``max_budget`` an int."""
+    out: list[float] = []
+    for k in range(_s_max(min_budget, max_budget, eta), -1, -1):
+        b = max_budget * eta ** (-k)
+        b = float(max(1, round(b))) if integer else b
+        if not out or b > out[-1]:
+            out.append(b)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _nearest(budgets: tuple[float, ...], budget: float) -> int:
+    """Index of the budget nearest to ``budget`` (ties: the first)."""
+    return min(range(len(budgets)), key=lambda i: abs(budgets[i] - budget))

@@ -20,9 +20,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 from evoautodl.errors import RunDirError
+from evoautodl.logline import plain_line
 from evoautodl.records import Result, Status, Trial, parse_checkpoint_budget
 
 __all__ = [
@@ -240,26 +241,40 @@ def read_results(run_dir: str | Path) -> list[Result]:
     return read_log(run_dir)[0]
 
 
+def open_lines(path: Path) -> BinaryIO:
+    """``path`` opened to append lines with `write_line`: unbuffered, each line one system call."""
+    return open(path, "ab", buffering=0)
+
+
+def write_line(fh: BinaryIO, line: str) -> None:
+    """Append ``line`` (ASCII, as the json module writes it) and a newline; in the file when this returns."""
+    data = (line + "\n").encode()
+    n = fh.write(data)
+    while n < len(data):  # a short write: write the rest (a full disk raises OSError)
+        data = data[n:]
+        n = fh.write(data)
+
+
 class EvaluationLog:
     """Append-only writer of ``evaluations.jsonl``.
 
     Opening drops a truncated last line (from a killed run) so appends stay
-    valid JSONL. Every append is flushed (a flushed line survives a killed
-    process); ``sync()`` forces the lines to disk (what survives a power
-    loss); ``fsync=True`` syncs every line (slower).
+    valid JSONL. Every append is written through to the operating system (a
+    written line survives a killed process); ``sync()`` forces the lines to
+    disk (what survives a power loss); ``fsync=True`` syncs every line (slower).
     """
 
     def __init__(self, run_dir: str | Path, fsync: bool = False):
         self.path = Path(run_dir) / LOG_NAME
         self.fsync = fsync
-        self._fh: IO[str] | None = None
+        self._fh: BinaryIO | None = None
         self.n_lines = 0
 
     def open(self) -> EvaluationLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.n_lines = trim_partial_line(self.path)
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._fh = open_lines(self.path)
         except OSError as exc:
             raise RunDirError(f"cannot open the evaluation log {self.path}: {exc.strerror or exc}") from exc
         return self
@@ -271,8 +286,7 @@ class EvaluationLog:
         assert self._fh is not None
         line, result = encode_checked(result)
         try:
-            self._fh.write(line + "\n")
-            self._fh.flush()
+            write_line(self._fh, line)
             if self.fsync:
                 os.fsync(self._fh.fileno())
         except OSError as exc:
@@ -283,7 +297,6 @@ class EvaluationLog:
     def sync(self) -> None:
         """Force the written lines to disk."""
         if self._fh is not None:
-            self._fh.flush()
             os.fsync(self._fh.fileno())
 
     def close(self) -> None:
@@ -305,10 +318,12 @@ def encode_checked(result: Result) -> tuple[str, Result]:
     metric, a nested list...), is replaced by a FAILED result with its
     timing and placement, whose error names the problem.
     """
-    try:
+    line = plain_line(result)
+    if line is not None:  # plain finite numbers and strings: the line reads back by construction
+        return line, result
+    try:  # anything else: prove that the line reads back
         line = result_to_json(result)
-        if not _plain(result):  # anything but plain numbers and strings: prove that the line reads back
-            result_from_json(json.loads(line))
+        result_from_json(json.loads(line))
         return line, result
     except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         reason = f"the result cannot be logged ({exc}); objectives, metrics and curves must be numbers"
@@ -319,27 +334,6 @@ def encode_checked(result: Result) -> tuple[str, Result]:
                          error=reason, epochs_trained=_finite_or_zero(result.epochs_trained),
                          cost_s=_finite_or_zero(result.cost_s))
         return result_to_json(failed), failed
-
-
-def _numbers(values: Any) -> bool:
-    return all(type(x) is float or type(x) is int for x in values)
-
-
-def _plain(r: Result) -> bool:
-    """True when every field the decoder checks has a type that decodes (then no decoding is needed)."""
-    t = r.trial
-    return (_numbers(r.objectives)
-            and all(type(v) is float or type(v) is int or (type(v) is list and _numbers(v)) for v in r.metrics.values())
-            and all(type(v) is list and _numbers(v) for v in r.curve.values())
-            and type(r.epochs_trained) in (float, int) and type(r.cost_s) in (float, int)
-            and type(r.start_time) in (float, int) and type(r.end_time) in (float, int) and type(r.worker) is int
-            and type(r.host) is str and type(r.device) is str and (r.error is None or type(r.error) is str)
-            and (r.checkpoint is None or type(r.checkpoint) is str)
-            and (t.resume_from is None or type(t.resume_from) is str) and type(t.operator) is str
-            and (t.resume_budget is None or type(t.resume_budget) in (float, int))
-            and type(t.trial_id) is int and type(t.individual_id) is int and type(t.seed) is int
-            and type(t.generation) is int and type(t.rung) is int and type(t.budget_epochs) in (float, int)
-            and _numbers(t.genome) and all(type(p) is int for p in t.parent_ids) and isinstance(t.config, dict))
 
 
 def _finite_or_zero(v: Any) -> float:

@@ -141,6 +141,10 @@ def as_float(value: Any, what: str) -> float:
     raise TypeError(f"{what} is {_describe(value)}; expected a number")
 
 
+_FLOAT = frozenset((float,))
+_STR = frozenset((str,))
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
@@ -206,27 +210,40 @@ class Evaluation:
     def __post_init__(self) -> None:
         objectives, metrics, curve = self.objectives, self.metrics, self.curve
         # fast paths: Python floats where they belong (what most workloads return) need no conversion
-        if not (type(objectives) is tuple and all(type(v) is float for v in objectives)):
+        if not (type(objectives) is tuple and _FLOAT.issuperset(map(type, objectives))):
             try:
                 objectives = (as_float(objectives, "objective"),)
             except TypeError:
                 objectives = tuple(_numbers(objectives, "objectives"))
-        if not (type(metrics) is dict and all(type(k) is str and type(v) is float for k, v in metrics.items())):
+        if not (type(metrics) is dict and _STR.issuperset(map(type, metrics))
+                and _FLOAT.issuperset(map(type, metrics.values()))):
             metrics = {k: _metric_value(v, f"metric {k!r}") for k, v in _named(metrics, "metrics").items()}
-        if not (type(curve) is dict and all(type(k) is str and type(v) is list and all(type(x) is float for x in v)
-                                            for k, v in curve.items())):
+        if not (type(curve) is dict and (not curve or all(
+                type(k) is str and type(v) is list and _FLOAT.issuperset(map(type, v)) for k, v in curve.items()))):
             curve = {k: _numbers(v, f"curve {k!r}") for k, v in _named(curve, "curve").items()}
-        epochs = as_float(self.epochs_trained, "epochs_trained")
+        epochs = self.epochs_trained
+        if type(epochs) is not float:
+            epochs = as_float(epochs, "epochs_trained")
         if not (math.isfinite(epochs) and epochs >= 0):
             raise ValueError(f"epochs_trained must be a finite number >= 0, got {epochs!r}")
-        cost = None if self.cost_s is None else as_float(self.cost_s, "cost_s")
+        cost = self.cost_s
+        if cost is not None and type(cost) is not float:
+            cost = as_float(cost, "cost_s")
         if cost is not None and not (math.isfinite(cost) and cost >= 0):
             raise ValueError(f"cost_s must be None or a finite number >= 0, got {cost!r}")
         if self.checkpoint is not None and not isinstance(self.checkpoint, str):
             raise TypeError(f"checkpoint is {_describe(self.checkpoint)}; expected a checkpoint key (str) or None")
-        for name, value in (("objectives", objectives), ("metrics", metrics), ("curve", curve),
-                            ("epochs_trained", epochs), ("cost_s", cost)):
-            object.__setattr__(self, name, value)
+        # store what was converted (a value that needed no conversion is in place already)
+        if objectives is not self.objectives:
+            object.__setattr__(self, "objectives", objectives)
+        if metrics is not self.metrics:
+            object.__setattr__(self, "metrics", metrics)
+        if curve is not self.curve:
+            object.__setattr__(self, "curve", curve)
+        if epochs is not self.epochs_trained:
+            object.__setattr__(self, "epochs_trained", epochs)
+        if cost is not self.cost_s:
+            object.__setattr__(self, "cost_s", cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +272,7 @@ class Result:
     @property
     def ok(self) -> bool:
         """True when the trial finished and every objective is finite."""
-        return self.status is Status.OK and bool(self.objectives) and all(
-            math.isfinite(v) for v in self.objectives
-        )
+        return self.status is Status.OK and bool(self.objectives) and all(map(math.isfinite, self.objectives))
 
     @property
     def objective(self) -> float:

@@ -51,7 +51,8 @@ from evoautodl.log import read_results
 from evoautodl.records import Result, Status, Trial, failed_result
 from evoautodl.rundir import RunDir
 
-__all__ = ["FIXED_SECTIONS", "Resumed", "algorithm_call", "changed_keys", "check_compatible", "fixed_part", "replay"]
+__all__ = ["FIXED_SECTIONS", "Resumed", "algorithm_call", "algorithm_error", "changed_keys", "check_compatible",
+           "fixed_part", "replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +62,20 @@ def algorithm_call(algorithm: Any, what: str, fn: Callable[..., Any], *args: Any
     try:
         return fn(*args)
     except Exception as exc:
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
-        name = getattr(algorithm, "name", type(algorithm).__name__)
-        logger.debug("%s raised in %s", name, what, exc_info=True)
-        raise AlgorithmError(f"algorithm {name!r} ({type(algorithm).__name__}) raised in {what}: "
-                             f"{type(exc).__name__}: {exc}{where}") from exc
+        raise algorithm_error(algorithm, what, exc) from exc
+
+
+def algorithm_error(algorithm: Any, what: str, exc: Exception) -> AlgorithmError:
+    """The `AlgorithmError` of ``exc``, raised by the algorithm in ``what``: names the algorithm, the call and the line.
+
+    For callers that call the algorithm directly on a hot path (``raise algorithm_error(...) from exc``).
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    name = getattr(algorithm, "name", type(algorithm).__name__)
+    logger.debug("%s raised in %s", name, what, exc_info=exc)
+    return AlgorithmError(f"algorithm {name!r} ({type(algorithm).__name__}) raised in {what}: "
+                          f"{type(exc).__name__}: {exc}{where}")
 
 
 #: the experiment sections a resumed run must not change ([stop], [backend] and [run] may, except run.enqueue)

@@ -38,14 +38,15 @@ import os
 import pickle
 import shutil
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from evoautodl.errors import RunDirError
-from evoautodl.log import LOG_NAME, read_meta, trim_partial_line
+from evoautodl.log import LOG_NAME, open_lines, read_meta, trim_partial_line, write_line
 
 __all__ = ["RUN_FILES", "RunDir"]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+_INT = frozenset((int,))
 
 STATE_NAME = "state.pkl"
 JOURNAL_NAME = "journal.jsonl"
@@ -61,7 +62,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock: IO[str] | None = None
-        self._journal: IO[str] | None = None
+        self._journal: BinaryIO | None = None
         self.n_journal = 0
 
     @property
@@ -241,17 +242,17 @@ class RunDir:
         p = self.path / JOURNAL_NAME
         try:
             self.n_journal = trim_partial_line(p)
-            self._journal = open(p, "a", encoding="utf-8")  # noqa: SIM115
+            self._journal = open_lines(p)
         except OSError as exc:
             raise RunDirError(f"cannot open the journal {p}: {exc.strerror or exc}") from exc
 
-    def _journal_write(self, entry: dict[str, Any]) -> None:
+    def _journal_write(self, line: str) -> None:
+        """Append one entry (a JSON object, no newline), written through (it survives a killed process)."""
         if self._journal is None:
             self.open_journal()
         assert self._journal is not None
         try:
-            self._journal.write(_dumps(entry) + "\n")
-            self._journal.flush()
+            write_line(self._journal, line)
         except OSError as exc:
             raise RunDirError(f"cannot write the journal in {self.path}: {exc.strerror or exc}") from exc
         self.n_journal += 1
@@ -261,16 +262,21 @@ class RunDir:
 
         ``run``: the trials are submitted right away (the "run" mark in the same line).
         """
-        self._journal_write({"after": after, "n": n, "ids": ids, "run": True} if run else
-                            {"after": after, "n": n, "ids": ids})
+        if type(after) is int and type(n) is int and _INT.issuperset(map(type, ids)):
+            # the usual case (exact ints: their JSON is their str), written without the encoder
+            tail = ',"run":true}' if run else "}"
+            self._journal_write(f'{{"after":{after},"n":{n},"ids":[{",".join(map(str, ids))}]{tail}')
+        else:
+            self._journal_write(_dumps({"after": after, "n": n, "ids": ids, "run": True} if run else
+                                       {"after": after, "n": n, "ids": ids}))
 
     def journal_run(self, ids: list[int]) -> None:
         """Record that these trials are about to be submitted (an attempt each)."""
-        self._journal_write({"run": ids})
+        self._journal_write(_dumps({"run": ids}))
 
     def journal_stop(self, ids: list[int]) -> None:
         """Record that these trials were cancelled by a stopping run (their attempts do not count)."""
-        self._journal_write({"stop": ids})
+        self._journal_write(_dumps({"stop": ids}))
 
     def truncate_journal(self, n_entries: int) -> None:
         """Keep only the first ``n_entries`` journal entries (recovery after a power loss)."""
@@ -289,7 +295,6 @@ class RunDir:
     def sync_journal(self) -> None:
         """Force the journal's lines to disk."""
         if self._journal is not None:
-            self._journal.flush()
             os.fsync(self._journal.fileno())
 
     # ------------------------------------------------------------------ checkpoints

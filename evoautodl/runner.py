@@ -43,7 +43,7 @@ from evoautodl.backends.base import Backend
 from evoautodl.errors import AlgorithmError, NoWorkersError
 from evoautodl.log import EvaluationLog
 from evoautodl.records import Result, Status, Trial
-from evoautodl.resume import Resumed, algorithm_call, check_compatible, replay
+from evoautodl.resume import Resumed, algorithm_call, algorithm_error, check_compatible, replay
 from evoautodl.rundir import RunDir
 from evoautodl.stopping import StopCriteria, StopSignals, check_setting
 
@@ -161,8 +161,10 @@ class Runner:
         self.epochs += r.epochs_trained
         if not r.ok:
             self.n_failed += 1
-        elif self.best is None or r.trial.budget_epochs > self.best.trial.budget_epochs or (
-            r.trial.budget_epochs == self.best.trial.budget_epochs and r.objective < self.best.objective
+            return
+        best = self.best  # an OK result: objectives[0] is its objective
+        if best is None or r.trial.budget_epochs > best.trial.budget_epochs or (
+            r.trial.budget_epochs == best.trial.budget_epochs and r.objectives[0] < best.objectives[0]
         ):
             # the incumbent: the best result at the highest budget evaluated so far
             self.best = r
@@ -219,26 +221,29 @@ class Runner:
     # ------------------------------------------------------------------ algorithm calls
     def _tell(self, r: Result) -> None:
         try:
-            algorithm_call(self.algorithm, f"tell(result of trial {r.trial_id})", self.algorithm.tell, r)
-        except AlgorithmError:
+            self.algorithm.tell(r)
+        except Exception as exc:  # as algorithm_call, without formatting the call's name for every result
             self._healthy = False  # tell may have half-updated the state: never snapshot it
-            raise
+            raise algorithm_error(self.algorithm, f"tell(result of trial {r.trial_id})", exc) from exc
         self._n_told += 1
 
     def _ask(self, n: int) -> list[Trial]:
         with self._signals.critical():
             try:
-                trials = list(algorithm_call(self.algorithm, f"ask({n})", self.algorithm.next_trials, n) or [])
-                bad = [t for t in trials if not isinstance(t, Trial) or t.trial_id in self._running]
-                if bad:
-                    raise AlgorithmError(f"algorithm {self.algorithm.name!r}: ask({n}) returned {bad[0]!r}, not a "
-                                         "new Trial (build trials with make_trial)")
-            except AlgorithmError:
+                asked = self.algorithm.next_trials(n)
+            except Exception as exc:
                 self._healthy = False
-                raise
-            if trials and self.dir is not None:  # the ask, and the "run" mark of its trials (submitted next)
-                self.dir.journal_ask(self._log.n_lines if self._log else 0, n, [t.trial_id for t in trials],
-                                     run=True)
+                raise algorithm_error(self.algorithm, f"ask({n})", exc) from exc
+            trials = list(asked or [])
+            ids = []
+            for t in trials:
+                if not isinstance(t, Trial) or t.trial_id in self._running:
+                    self._healthy = False
+                    raise AlgorithmError(f"algorithm {self.algorithm.name!r}: ask({n}) returned {t!r}, not a "
+                                         "new Trial (build trials with make_trial)")
+                ids.append(t.trial_id)
+            if ids and self.dir is not None:  # the ask, and the "run" mark of its trials (submitted next)
+                self.dir.journal_ask(self._log.n_lines if self._log else 0, n, ids, run=True)
         return trials
 
     # ------------------------------------------------------------------ loop
@@ -290,7 +295,8 @@ class Runner:
                         error = exc  # the rest of the batch is still logged (not told)
                 if r.status is not Status.OK:
                     logger.warning("trial %d %s: %s", r.trial_id, r.status.value, (r.error or "").splitlines()[:1])
-                self._progress_bar()
+                if self._bar is not None:
+                    self._progress_bar()
                 if self.on_result is not None and error is None:
                     self.on_result(r)
             if cancelled and self.dir is not None:

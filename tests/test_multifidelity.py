@@ -363,3 +363,15 @@ def test_pbt_explore_keeps_the_architecture(tmp_path: Path) -> None:
         assert {k: v for k, v in r.trial.config.items() if k not in explorable} == frozen
     with pytest.raises(ConfigError, match="explore_hyperparameters"):
         PBT(space, ladder=BudgetLadder(3, 27, 3), explore_hyperparameters=["no_such"])
+
+
+def test_ladder_budgets_are_computed_once_and_keep_the_settings_types() -> None:
+    assert BudgetLadder(1, 52, 3).budgets == (2.0, 6.0, 17.0, 52.0)
+    assert BudgetLadder(1, 27, 3).budgets == (1.0, 3.0, 9.0, 27.0)
+    # equal settings of other types are other ladders: a ladder of ints that does not round keeps an int
+    exact = BudgetLadder(1, 27, 3, integer=False).budgets
+    floats = BudgetLadder(1.0, 27.0, 3.0, integer=False).budgets
+    assert exact == floats and type(exact[-1]) is int and type(floats[-1]) is float
+    assert BudgetLadder(1, 27, 3, integer=False).budgets is exact  # remembered
+    ladder = BudgetLadder(1, 27, 3)
+    assert [ladder.rung_of(b) for b in (1, 2, 3, 5, 6, 9.0, 18, 100)] == [0, 0, 1, 1, 1, 2, 2, 3]  # ties: lower

@@ -56,7 +56,7 @@ from evoautodl.operators.values import Operator
 from evoautodl.records import Result, Trial, derive_seed
 from evoautodl.space import SearchSpace
 
-__all__ = ["COMMON_ARGUMENTS", "ENQUEUED", "Algorithm", "Member", "require_ladder"]
+__all__ = ["COMMON_ARGUMENTS", "ENQUEUED", "Algorithm", "Member", "genome_tuple", "require_ladder"]
 
 #: the arguments every algorithm constructor takes (through ``**common``) besides its own options
 COMMON_ARGUMENTS = ("seed", "n_objectives", "max_budget", "ladder")
@@ -407,7 +407,7 @@ class Algorithm(ABC):
             resume_budget = _resume_budget(self.name, resume_from, resume_budget, budget_epochs)
         tid = self.n_asked
         self.n_asked += 1
-        g = tuple(float(x) for x in genome)
+        g = genome_tuple(genome)
         trial = Trial(
             trial_id=tid,
             individual_id=self.new_individual_id() if individual_id is None else int(individual_id),
@@ -415,7 +415,7 @@ class Algorithm(ABC):
             genome=g,
             budget_epochs=budget_epochs,
             seed=derive_seed(self.seed, tid),
-            parent_ids=tuple(int(p) for p in parent_ids),
+            parent_ids=tuple(map(int, parent_ids)),
             operator=operator,
             resume_from=resume_from,
             generation=int(generation),
@@ -447,6 +447,13 @@ def _resume_budget(name: str, resume_from: str | None, resume_budget: Any, budge
 
 #: the parameter of the built-in mutation that each of its float steps ignores
 _UNUSED_BY = {"polynomial": "sigma", "gaussian": "eta"}
+
+
+def genome_tuple(genome: np.ndarray | Sequence[float]) -> tuple[float, ...]:
+    """``tuple(float(x) for x in genome)``; a 1-D array is read at once (not one numpy scalar at a time)."""
+    if isinstance(genome, np.ndarray) and genome.ndim == 1:
+        genome = genome.tolist()
+    return tuple(map(float, genome))
 
 
 @functools.lru_cache(maxsize=64)
@@ -492,7 +499,7 @@ class Member:
         """The member a result describes; a failed result (or too few objectives) gets +inf objectives."""
         t = result.trial
         if result.ok and len(result.objectives) >= n_objectives:
-            objectives = tuple(float(v) for v in result.objectives[:n_objectives])
+            objectives = tuple(map(float, result.objectives[:n_objectives]))
         else:
             objectives = (math.inf,) * n_objectives
         return cls(genome=tuple(t.genome), objectives=objectives, individual_id=t.individual_id,

@@ -156,7 +156,8 @@ class DifferentialEvolution(Algorithm):
         need = 2 if current_to_best else 3
         if target is None or len(others) < need:
             return self.space.sample(self.rng), (), "sample"
-        picks = [self.population[int(i)] for i in self.rng.choice(others, size=need, replace=False)]
+        # indices into others: the same draws as choice(others, ...), without turning the list into an array
+        picks = [self.population[others[i]] for i in self.rng.choice(len(others), size=need, replace=False)]
         if current_to_best:
             members = [m for m in self.population if m is not None]
             best = min(members, key=lambda m: m.fitness)  # ties: the lowest slot

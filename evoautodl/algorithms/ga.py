@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evoautodl.algorithms import options as opt
-from evoautodl.algorithms.base import Algorithm, Member
+from evoautodl.algorithms.base import Algorithm, Member, genome_tuple
 from evoautodl.errors import ConfigError
 from evoautodl.operators import truncation
 from evoautodl.records import Result, Trial
@@ -315,7 +315,7 @@ class GeneticAlgorithm(Algorithm):
             for genome, parent_ids in zip(pair, ids):
                 if len(out) < self.offspring_size:
                     child = mut.vary(space, (genome,), rng)[0]
-                    out.append(_Planned(tuple(float(x) for x in child), op, parent_ids))
+                    out.append(_Planned(genome_tuple(child), op, parent_ids))
         return out
 
 

@@ -21,6 +21,8 @@ from evoautodl.workloads.base import WorkerContext, Workload
 
 __all__ = ["Backend", "execute_trial", "stopped_result"]
 
+_FLOAT = frozenset((float,))
+
 
 class Backend(ABC):
     """How evaluations run."""
@@ -104,13 +106,15 @@ def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> R
             f"TypeError: workload returned {type(ev).__name__}, expected evoautodl.Evaluation",
             context, start,
         )
-    objectives = tuple(float(v) for v in ev.objectives)
-    bad = [i for i, v in enumerate(objectives) if not math.isfinite(v)]
+    objectives = ev.objectives  # an Evaluation's objectives are a tuple of floats
+    if type(objectives) is not tuple or not _FLOAT.issuperset(map(type, objectives)):
+        objectives = tuple(float(v) for v in objectives)
     status = Status.OK
     error = None
     if not objectives:
         status, error = Status.FAILED, "workload returned no objective"
-    elif bad:
+    elif not all(map(math.isfinite, objectives)):
+        bad = [i for i, v in enumerate(objectives) if not math.isfinite(v)]
         status = Status.FAILED
         error = f"non-finite objective(s) {[objectives[i] for i in bad]} at index {bad}"
     return Result(
@@ -118,7 +122,7 @@ def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> R
         status=status,
         objectives=objectives,
         metrics=dict(ev.metrics),
-        curve={k: list(v) for k, v in ev.curve.items()},
+        curve={k: list(v) for k, v in ev.curve.items()} if ev.curve else {},
         epochs_trained=float(ev.epochs_trained),
         cost_s=float(ev.cost_s) if ev.cost_s is not None else end - start,
         error=error,

@@ -37,6 +37,7 @@ __all__ = ["GeneKind", "Hyperparameter", "SearchSpace"]
 _REPAIR_GENE_TRIES = 64
 _REPAIR_FULL_TRIES = 256
 _FEASIBILITY_SAMPLES = 2000
+_FLOAT = frozenset((float,))
 _CACHE_SIZE = 4096  # decoded genomes (and snapped genes, per gene) remembered; cleared when full
 
 
@@ -298,14 +299,18 @@ class SearchSpace:
         """
         if len(genome) != self.dim:
             raise GenomeError(f"genome has length {len(genome)}, expected {self.dim}")
-        g = [0.0 if x < 0.0 else 1.0 if x > 1.0 else float(x) for x in genome]
-        if any(x != x for x in g):
+        g = genome  # a tuple of floats in [0, 1] (what make_trial passes) is used as it is
+        if not (type(g) is tuple and _FLOAT.issuperset(map(type, g)) and min(g) >= 0.0 and max(g) <= 1.0):
+            g = [0.0 if x < 0.0 else 1.0 if x > 1.0 else float(x) for x in genome]
+        if any(map(math.isnan, g)):
             raise GenomeError("genome contains NaN: call repair() first")
         vals = self._values(g)
         if self._forbidden:
             k = self._violated(vals)
             if k >= 0:
                 raise GenomeError(f"genome violates forbidden clause {self._forbidden_text[k]}: call repair()")
+        if None not in vals:  # every hyperparameter active
+            return dict(zip(self.names, vals))
         return {n: v for n, v in zip(self.names, vals) if v is not None}
 
     # ------------------------------------------------------------------ encode
