@@ -1,14 +1,17 @@
 """The run directory's evaluation log: append-only JSONL, one object per finished trial.
 
-Each line is flushed as soon as it is written, so a killed run loses at most
-the line being written (a truncated last line is dropped when the log is read
-or reopened); ``sync()`` forces the lines to disk (the runner calls it before
-every state snapshot, so a snapshot never counts a line a power loss could
-take). ``append`` writes only lines that read back: a result that cannot be
-encoded (a metric that is neither a number nor a list of numbers, say) is
-logged as FAILED naming the problem. ``load_run(path)`` flattens a run into a
-pandas DataFrame; ``skip_corrupt=True`` skips (and reports) lines damaged
-outside evoautodl instead of refusing the whole run.
+Each line is flushed as soon as it is written (one unbuffered write), so a
+killed run loses at most the line being written (a truncated last line is
+dropped when the log is read or reopened); ``sync()`` forces the lines to disk
+(the runner calls it before every state snapshot, so a snapshot never counts a
+line a power loss could take). ``append`` writes only lines that read back:
+a result of plain numbers and strings is written by `evoautodl.logline`
+(readable by construction), anything else is encoded by the json module and
+decoded again, and a result that cannot be encoded (a metric that is neither
+a number nor a list of numbers, say) is logged as FAILED naming the problem.
+``load_run(path)`` flattens a run into a pandas DataFrame; ``skip_corrupt=True``
+skips (and reports) lines damaged outside evoautodl instead of refusing the
+whole run.
 """
 
 from __future__ import annotations
