@@ -297,6 +297,7 @@ class AdaptiveFidelityEA(Algorithm):
         self._free: list[int] = []  # configurations with unbiased pairs at the full budget
         self._explore: list[tuple[int, int]] = []  # (rung, individual) chosen for an exploratory promotion
         self._screened: list[tuple[np.ndarray, tuple[int, ...], str, np.ndarray]] = []  # picks left (screen_batch)
+        self._batch = self._batch_params()  # the batched breeding's settings (None: one operator call per child)
         self._epochs_told = 0.0
         self._n_configs_told = 0
         self._log_decision()
@@ -380,12 +381,12 @@ class AdaptiveFidelityEA(Algorithm):
         Returns the genome, its parents, the operator label and its feature row (None when the
         model was not ready to screen).
         """
-        queue = self.__dict__.setdefault("_screened", [])
+        queue = self._screened
         if queue:  # the next pick of the last screened batch
             return queue.pop(0)
         rng = self.rng
         pool = self._parent_pool()
-        n = self.n_candidates * self.__dict__.get("screen_batch", 1)
+        n = self.n_candidates * self.screen_batch
         n_random = int(round(self.random_candidates * n)) if len(pool) >= 2 else n
         wins = self._tournaments(n, len(pool))
         cross = (rng.random(n) < self.crossover_prob).tolist()
@@ -396,7 +397,7 @@ class AdaptiveFidelityEA(Algorithm):
         for i in range(n_random, n):
             w = wins[i] if wins is not None else self.selection_op.select(positions, 1 + cross[i], rng).tolist()
             parents.append((pool[w[0]], pool[w[1]]) if cross[i] else (pool[w[0]],))
-        batch = self._batch_params()
+        batch = self._batch
         if parents and batch is not None:  # the built-in operators: every child in one pass
             first = np.array([self._cfgs[p[0]].genome for p in parents])
             second = np.array([self._cfgs[p[-1]].genome for p in parents])
@@ -419,7 +420,7 @@ class AdaptiveFidelityEA(Algorithm):
         best = self._model.rank(rows, lambda: np.array([self._cfgs[i].features for i in pool]) if pool
                                 else np.empty((0, self._features.n_features)), key=tuple(pool))
         picks = [(cands[j], origin[j][0], origin[j][1] + "+screened", rows[j])
-                 for j in best[: self.__dict__.get("screen_batch", 1)].tolist()]
+                 for j in best[: self.screen_batch].tolist()]
         queue.extend(picks[1:])
         return picks[0]
 
