@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helper_spaces import CONDITIONAL
 
 from evoautodl.errors import GenomeError
 from evoautodl.operators import (
@@ -33,21 +34,7 @@ from evoautodl.space import SearchSpace
 @pytest.fixture(scope="module")
 def space() -> SearchSpace:
     """A conditional space: model -> {tree subtree, net subtree -> optimizer subtree}."""
-    return SearchSpace.from_dict({
-        "model": {"type": "categorical", "choices": ["tree", "net", "linear"]},
-        "depth": {"type": "int", "lower": 1, "upper": 12, "condition": {"parent": "model", "equals": "tree"}},
-        "min_leaf": {"type": "int", "lower": 1, "upper": 64, "log": True,
-                     "condition": {"parent": "model", "equals": "tree"}},
-        "layers": {"type": "int", "lower": 1, "upper": 4, "condition": {"parent": "model", "equals": "net"}},
-        "width": {"type": "ordinal", "sequence": [32, 64, 128, 256, 512],
-                  "condition": {"parent": "model", "equals": "net"}},
-        "optimizer": {"type": "categorical", "choices": ["sgd", "adam"],
-                      "condition": {"parent": "model", "equals": "net"}},
-        "momentum": {"type": "float", "lower": 0.0, "upper": 0.99,
-                     "condition": {"parent": "optimizer", "equals": "sgd"}},
-        "lr": {"type": "float", "lower": 1e-5, "upper": 1.0, "log": True},
-        "seed_size": {"type": "constant", "value": 7},
-    })
+    return SearchSpace.from_dict(CONDITIONAL)
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helper_spaces import CONDITIONAL
 
 from evoautodl.operators import mutate, uniform_crossover
 from evoautodl.operators.batch import breed
 from evoautodl.space import SearchSpace
 
-SPEC = {
-    "model": {"type": "categorical", "choices": ["tree", "net", "linear"]},
-    "depth": {"type": "int", "lower": 1, "upper": 12, "condition": {"parent": "model", "equals": "tree"}},
-    "min_leaf": {"type": "int", "lower": 1, "upper": 64, "log": True,
-                 "condition": {"parent": "model", "equals": "tree"}},
-    "layers": {"type": "int", "lower": 1, "upper": 4, "condition": {"parent": "model", "equals": "net"}},
-    "width": {"type": "ordinal", "sequence": [32, 64, 128, 256, 512],
-              "condition": {"parent": "model", "equals": "net"}},
-    "optimizer": {"type": "categorical", "choices": ["sgd", "adam"], "condition": {"parent": "model", "equals": "net"}},
-    "momentum": {"type": "float", "lower": 0.0, "upper": 0.99, "condition": {"parent": "optimizer", "equals": "sgd"}},
-    "lr": {"type": "float", "lower": 1e-5, "upper": 1.0, "log": True},
-    "units": {"type": "int", "lower": 16, "upper": 10000, "log": True},
-    "seed_size": {"type": "constant", "value": 7},
-}
+SPEC = {**CONDITIONAL, "units": {"type": "int", "lower": 16, "upper": 10000, "log": True}}
 
 
 @pytest.fixture(scope="module")
