@@ -32,9 +32,8 @@ no state, ``rng`` is the only source of randomness.
 
 from __future__ import annotations
 
-import math
 import weakref
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -148,49 +147,28 @@ def breed(
 
 def _int_steps(space: SearchSpace, i: int, x: np.ndarray, y: np.ndarray, coin: np.ndarray) -> np.ndarray:
     """Integer gene ``i`` moved from ``x`` towards ``y``: at least one integer step (the per-genome rule)."""
-    decode, encode, ilo, ihi = _int_codec(space, i)
-    old, new = decode(x), decode(y)
+    centres, ilo, ihi = _int_centres(space, i)
+    old, new = space.decode_int_genes(i, x), space.decode_int_genes(i, y)
     up = np.where(y != x, y > x, coin < 0.5)
     up = np.where(up, old < ihi, old <= ilo)  # the step is reversed at a bound
-    return encode(np.where(new != old, new, np.where(up, old + 1, old - 1)))
+    values = np.where(new != old, new, np.where(up, old + 1, old - 1))
+    if centres is None:
+        return np.array([space.encode_gene(i, int(v)) for v in values], dtype=np.float64)
+    return centres[values - ilo]
 
 
-def _int_codec(space: SearchSpace, i: int) -> tuple[Any, Any, int, int]:
-    """Vectorised decode (genes -> integers) and encode (integers -> bin centres) of integer gene ``i``, and
-    its bounds.
-
-    Decoding follows the space's codec (the bin of the gene on the linear or
-    log scale); the bin centres are the codec's own genes (a table for up to
-    4,096 values, else computed one by one), so a child's genes are exactly
-    those a repair would give.
-    """
-    per_space = _INT_CODECS.setdefault(space, {})
-    if i in per_space:
-        return per_space[i]
-    hp = space.hyperparameters[i]
-    ilo, ihi = int(hp.lower), int(hp.upper)
-    lo, hi = ilo - 0.5, ihi + 0.5
-    if hp.log:
-        lo, hi = math.log(lo), math.log(hi)
-    width = hi - lo
-
-    def decode(g: np.ndarray) -> np.ndarray:
-        t = lo + g * width
-        v = np.floor((np.exp(t) if hp.log else t) + 0.5).astype(np.int64)
-        return np.minimum(np.maximum(v, ilo), ihi)
-
-    if ihi - ilo < 4096:
-        table = np.array([space.encode_gene(i, v) for v in range(ilo, ihi + 1)])
-
-        def encode(v: np.ndarray) -> np.ndarray:
-            return table[v - ilo]
-    else:
-        def encode(v: np.ndarray) -> np.ndarray:
-            return np.array([space.encode_gene(i, int(u)) for u in v], dtype=np.float64)
-
-    per_space[i] = (decode, encode, ilo, ihi)
+def _int_centres(space: SearchSpace, i: int) -> tuple[np.ndarray | None, int, int]:
+    """The bin centres (the codec's own genes) of integer gene ``i``'s values, for up to 4,096 values (else
+    None: encoded one by one), and its bounds; so a child's genes are exactly those a repair would give."""
+    per_space = _INT_CENTRES.setdefault(space, {})
+    if i not in per_space:
+        hp = space.hyperparameters[i]
+        ilo, ihi = int(hp.lower), int(hp.upper)
+        centres = np.array([space.encode_gene(i, v) for v in range(ilo, ihi + 1)]) if ihi - ilo < 4096 else None
+        per_space[i] = (centres, ilo, ihi)
     return per_space[i]
 
 
-#: space -> integer gene -> (decode, encode): built once per space and gene (as operators.base.gene_groups)
-_INT_CODECS: weakref.WeakKeyDictionary[SearchSpace, dict[int, tuple[Any, Any, int, int]]] = weakref.WeakKeyDictionary()
+#: space -> integer gene -> (bin centres, lower, upper): built once per space and gene (as operators.base.gene_groups)
+_INT_CENTRES: weakref.WeakKeyDictionary[SearchSpace, dict[int, tuple[np.ndarray | None, int, int]]] = (
+    weakref.WeakKeyDictionary())

@@ -110,15 +110,17 @@ class Codec:
         snap: gene -> the centre of its bin (None for floats, which need no snapping).
     """
 
-    __slots__ = ("decode", "encode", "legal", "snap")
+    __slots__ = ("decode", "decode_ints", "encode", "legal", "snap")
 
     decode: Callable[[float], Any]
     encode: Callable[[Any], float]
     legal: Callable[[Any], bool]
     snap: Callable[[float], float] | None
+    decode_ints: Callable[[np.ndarray], np.ndarray] | None
 
     def __init__(self, hp: Hyperparameter):
         kind = hp.kind
+        self.decode_ints = None
         if kind is GeneKind.FLOAT or kind is GeneKind.INT:
             self._numeric(hp)
         elif kind is GeneKind.CONSTANT:
@@ -207,5 +209,11 @@ class Codec:
                 and float(v).is_integer() and ilo <= v <= ihi
             )
 
-        self.decode, self.legal = idecode, ilegal
+        def idecode_array(g: np.ndarray) -> np.ndarray:
+            """:func:`idecode` of an array of genes (the same bins)."""
+            t = a + g * width
+            v = np.floor((np.exp(t) if log else t) + 0.5).astype(np.int64)
+            return np.minimum(np.maximum(v, ilo), ihi)
+
+        self.decode, self.legal, self.decode_ints = idecode, ilegal, idecode_array
         self.snap = lambda g: encode(idecode(g))

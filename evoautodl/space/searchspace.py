@@ -173,6 +173,13 @@ class SearchSpace:
         """Native value of gene ``i`` (``gene`` in [0, 1])."""
         return self._codecs[i].decode(gene)
 
+    def decode_int_genes(self, i: int, genes: np.ndarray) -> np.ndarray:
+        """Integer values of an array of genes of integer hyperparameter ``i`` (in [0, 1]; as :meth:`decode_gene`)."""
+        decode = self._codecs[i].decode_ints
+        if decode is None:
+            raise GenomeError(f"hyperparameter {self.names[i]!r} is not an integer")
+        return decode(np.asarray(genes, dtype=np.float64))
+
     def encode_gene(self, i: int, value: Any) -> float:
         """Gene of a legal value of hyperparameter ``i`` (bin centre for discrete kinds)."""
         return self._codecs[i].encode(value)
