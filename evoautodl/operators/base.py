@@ -88,6 +88,7 @@ class GeneGroups:
     n_levels_list: list[int]
     numeric_list: list[bool]
     branch_descendants: list[tuple[int, tuple[int, ...]]]  # (gene, its descendants) for every branching gene
+    mutable_mask: np.ndarray  # bool mask of the mutable genes
 
 
 _CACHE: weakref.WeakKeyDictionary[SearchSpace, GeneGroups] = weakref.WeakKeyDictionary()
@@ -112,6 +113,7 @@ def gene_groups(space: SearchSpace) -> GeneGroups:
             kinds, mutable, numeric, branch, n_levels, bool(branch.size),
             mutable.tolist(), kinds.tolist(), n_levels.tolist(), numeric.tolist(),
             [(i, d) for i, d in enumerate(space.descendants) if d],
+            np.isin(np.arange(space.dim), mutable),
         )
         _CACHE[space] = groups
     return groups

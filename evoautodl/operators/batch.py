@@ -106,9 +106,7 @@ def breed(
                 swap[np.ix_(hit, desc)] = swap[hit, i][:, None]
     child = np.where(swap, b, a)
     # ---- mutation: which genes
-    mutable = np.zeros(d, dtype=bool)
-    mutable[groups.mutable] = True
-    cand = np.broadcast_to(mutable, (n, d))
+    cand = np.broadcast_to(groups.mutable_mask, (n, d))
     if groups.has_conditions:
         cand = cand & space.active_masks(child)
     n_cand = cand.sum(axis=1)
