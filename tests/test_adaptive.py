@@ -315,23 +315,29 @@ def _ask_tell(algo: Any, workload: MixedRastrigin, n: int) -> list[Trial]:
 
 
 def test_screened_batches_and_user_operators() -> None:
-    """Built-in operators breed screen_batch * n_candidates children at once and the next new configurations
-    take the batch's runners-up; a user's operator is called per candidate; the model picks in both cases."""
+    """Built-in operators breed screen_batch * n_candidates children at once (one pick per batch until
+    max_model_points results are told) and the next new configurations take the batch's runners-up; a user's
+    operator is called per candidate; the model picks in both cases."""
     wl = MixedRastrigin(max_budget=27)
     space = wl.search_space()
-    built_in = get_algorithm("adaptive_mf", space, seed=5, ladder=LADDER, n_initial=4, n_candidates=6)
+    opts = {"seed": 5, "ladder": LADDER, "n_initial": 4, "n_candidates": 6, "max_model_points": 20}
+    built_in = get_algorithm("adaptive_mf", space, **opts)
     assert built_in._batch_params() == {"swap_prob": 0.5, "rate": 0.3, "sigma": 0.2, "ordinal": "neighbour"}
-    user = get_algorithm("adaptive_mf", space, seed=5, ladder=LADDER, n_initial=4, n_candidates=6, mutation=_shift)
+    user = get_algorithm("adaptive_mf", space, **opts, mutation=_shift)
     assert user._batch_params() is None
     for algo, label in ((built_in, "mutate"), (user, "_shift")):
-        sizes: list[int] = []
+        sizes: list[tuple[int, int]] = []  # (results told, candidates screened)
         rank = algo._model.rank
-        algo._model.rank = lambda rows, *a, _r=rank, _s=sizes, **k: _s.append(len(rows)) or _r(rows, *a, **k)
+        algo._model.rank = lambda rows, *a, _r=rank, _s=sizes, _a=algo, **k: (
+            _s.append((_a.n_told, len(rows))) or _r(rows, *a, **k))
         ops = [t.operator for t in _ask_tell(algo, wl, 80)]
         screened = [op for op in ops if op.endswith("+screened")]
         assert screened and {op.split("+")[-2] for op in screened} <= {label, "sample"}
         assert label in {op.split("+")[-2] for op in screened}
-        assert set(sizes) == {18}  # 3 x 6 candidates per screened batch
-        assert len(screened) >= 3 * len(sizes) - 2  # every batch gives three configurations (the last maybe fewer)
+        early = [n for told, n in sizes if told < 20]
+        late = [n for told, n in sizes if told >= 20]
+        assert early and set(early) == {6}  # one pick per batch of 6 while the model is young
+        assert late and set(late) == {18}  # then 3 x 6 candidates per screened batch
+        assert len(screened) >= len(early) + 3 * len(late) - 2  # a late batch gives three configurations
     with pytest.raises(ConfigError, match="screen_batch"):
         get_algorithm("adaptive_mf", space, ladder=LADDER, screen_batch=0)

@@ -174,6 +174,21 @@ def _population(space: SearchSpace, rng: np.random.Generator, n: int = 6) -> lis
 # ---------------------------------------------------------------------------- properties
 @SETTINGS
 @given(space_specs(), st.integers(0, 2**32 - 1))
+def test_sample_batch_matches_sample(spec: Any, seed: int) -> None:
+    """sample_batch: valid rows; without forbidden clauses exactly the genomes of repeated sample() calls."""
+    space = _space(spec)
+    batch = space.sample_batch(7, np.random.default_rng(seed))
+    assert batch.shape == (7, space.dim)
+    for g in batch:
+        assert_valid(space, g)
+    if not space.forbidden_clauses:
+        rng = np.random.default_rng(seed)
+        np.testing.assert_array_equal(batch, np.array([space.sample(rng) for _ in range(7)]))
+    assert space.sample_batch(0, np.random.default_rng(seed)).shape == (0, space.dim)
+
+
+@SETTINGS
+@given(space_specs(), st.integers(0, 2**32 - 1))
 def test_sample_valid_and_round_trip(spec: Any, seed: int) -> None:
     space = _space(spec)
     rng = np.random.default_rng(seed)

@@ -28,14 +28,15 @@ ask/tell sequence. Pseudocode::
                 at least 10 full budgets); warm-start configurations: full
             genome: warm start first; fewer than n_initial results: uniform
                 sample; else the next pick of the last screened batch, if
-                one is left; else a screened batch: screen_batch *
-                n_candidates candidates (a share of uniform samples, the
+                one is left; else a screened batch: B * n_candidates
+                candidates (B = 1 until max_model_points results are told,
+                then screen_batch; a share of uniform samples, the
                 rest children of parents chosen by the selection
                 (tournament by default) among the best configurations of the
                 highest rung with at least 5 results: with probability
                 crossover_prob crossover (first child) then mutation, else
                 mutation; the built-in operators breed all children in one
-                vectorised pass, operators.batch.breed), the screen_batch
+                vectorised pass, operators.batch.breed), the B
                 with the largest expected improvement at the full budget
                 under the GP are picked, best first (surrogate-assisted
                 pre-screening; EI's reference: the parents' lowest
@@ -167,7 +168,9 @@ class AdaptiveFidelityEA(Algorithm):
         screen_batch: new configurations taken from one screened batch: ``screen_batch *
             n_candidates`` offspring are bred and screened at once, the ``screen_batch`` with the
             largest expected improvement are used by the next new configurations (the same
-            candidates per configuration, bred and predicted in fewer, larger batches).
+            candidates per configuration, bred and predicted in fewer, larger batches). Until
+            ``max_model_points`` results are told, every batch gives one configuration: early on each
+            result moves the posterior a lot and the model is small, so fresh picks are cheap and matter.
         random_candidates: share of the candidates that are uniform samples.
         random_fraction: probability that a new configuration is a uniform
             sample the model does not screen (interleaved random search).
@@ -386,12 +389,15 @@ class AdaptiveFidelityEA(Algorithm):
             return queue.pop(0)
         rng = self.rng
         pool = self._parent_pool()
-        n = self.n_candidates * self.screen_batch
+        # early on each result moves the posterior a lot and the model is small (cheap): one pick per batch;
+        # once max_model_points results are in, the later picks of a batch see a posterior that is nearly current
+        batch_size = self.screen_batch if self.n_told >= self.max_model_points else 1
+        n = self.n_candidates * batch_size
         n_random = int(round(self.random_candidates * n)) if len(pool) >= 2 else n
         wins = self._tournaments(n, len(pool))
         cross = (rng.random(n) < self.crossover_prob).tolist()
         mut, positions = self.mutation_op, np.arange(len(pool), dtype=np.float64)  # the pool is sorted
-        cands: list[np.ndarray] = [self.space.sample(rng) for _ in range(min(n_random, n))]
+        cands: list[np.ndarray] = list(self.space.sample_batch(min(n_random, n), rng))
         origin: list[tuple[tuple[int, ...], str]] = [((), "sample")] * len(cands)
         parents: list[tuple[int, ...]] = []
         for i in range(n_random, n):
@@ -420,7 +426,7 @@ class AdaptiveFidelityEA(Algorithm):
         best = self._model.rank(rows, lambda: np.array([self._cfgs[i].features for i in pool]) if pool
                                 else np.empty((0, self._features.n_features)), key=tuple(pool))
         picks = [(cands[j], origin[j][0], origin[j][1] + "+screened", rows[j])
-                 for j in best[: self.screen_batch].tolist()]
+                 for j in best[:batch_size].tolist()]
         queue.extend(picks[1:])
         return picks[0]
 

@@ -100,6 +100,9 @@ def describe(hp: Any) -> Hyperparameter:
     return Hyperparameter(name, kind, float(lower), float(upper), log, default=native(hp.default_value))
 
 
+_CENTRE_TABLE = 4096  # an integer hyperparameter with fewer values keeps a table of its genes (snap_array)
+
+
 class Codec:
     """Decode/encode one gene (closures keep the hot path free of branches).
 
@@ -108,19 +111,22 @@ class Codec:
         encode: legal value -> gene (bin centre for discrete kinds).
         legal: is a value legal for this hyperparameter?
         snap: gene -> the centre of its bin (None for floats, which need no snapping).
+        snap_array: :attr:`snap` of an array of genes in [0, 1] (None for floats).
     """
 
-    __slots__ = ("decode", "decode_ints", "encode", "legal", "snap")
+    __slots__ = ("decode", "decode_ints", "encode", "legal", "snap", "snap_array")
 
     decode: Callable[[float], Any]
     encode: Callable[[Any], float]
     legal: Callable[[Any], bool]
     snap: Callable[[float], float] | None
+    snap_array: Callable[[np.ndarray], np.ndarray] | None
     decode_ints: Callable[[np.ndarray], np.ndarray] | None
 
     def __init__(self, hp: Hyperparameter):
         kind = hp.kind
         self.decode_ints = None
+        self.snap_array = None
         if kind is GeneKind.FLOAT or kind is GeneKind.INT:
             self._numeric(hp)
         elif kind is GeneKind.CONSTANT:
@@ -129,6 +135,7 @@ class Codec:
             self.encode = lambda v: 0.5
             self.legal = lambda v: native(v) == value and type(native(v)) is type(value)
             self.snap = lambda g: 0.5
+            self.snap_array = lambda g: np.full(np.shape(g), 0.5)
         else:
             levels = hp.levels
             k = len(levels)
@@ -151,6 +158,8 @@ class Codec:
 
             self.decode, self.encode, self.legal = decode, encode, legal
             self.snap = lambda g: (min(int(g * k), k - 1) + 0.5) / k
+            # the same floating-point operations as snap, element by element (genes in [0, 1])
+            self.snap_array = lambda g: (np.minimum(np.floor(np.asarray(g, dtype=np.float64) * k), k - 1) + 0.5) / k
 
     def _numeric(self, hp: Hyperparameter) -> None:
         lo, hi, log = hp.lower, hp.upper, hp.log
@@ -215,5 +224,17 @@ class Codec:
             v = np.floor((np.exp(t) if log else t) + 0.5).astype(np.int64)
             return np.minimum(np.maximum(v, ilo), ihi)
 
+        centres: list[np.ndarray] = []  # the genes of ilo..ihi, built on first use (ranges up to _CENTRE_TABLE)
+
+        def snap_array(g: np.ndarray) -> np.ndarray:
+            """:func:`snap` of an array of genes: the encoded bin centre of each decoded integer."""
+            v = idecode_array(np.asarray(g, dtype=np.float64))
+            if ihi - ilo >= _CENTRE_TABLE:
+                return np.array([encode(x) for x in v.tolist()], dtype=np.float64)
+            if not centres:
+                centres.append(np.array([encode(x) for x in range(ilo, ihi + 1)], dtype=np.float64))
+            return centres[0][v - ilo]
+
         self.decode, self.legal, self.decode_ints = idecode, ilegal, idecode_array
         self.snap = lambda g: encode(idecode(g))
+        self.snap_array = snap_array
