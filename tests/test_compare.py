@@ -35,7 +35,7 @@ def result(grid: Path, tmp_path_factory: pytest.TempPathFactory):
     return compare(grid, out=tmp_path_factory.mktemp("compare"), fractions=(0.25, 1.0))
 
 
-def test_compare_writes_tables_figures_and_the_ioh_export(result) -> None:
+def test_compare_writes_tables_figures_and_the_ioh_export(result, grid: Path) -> None:
     out = result.out
     names = {p.relative_to(out).as_posix() for p in result.files}
     for tag in ("25pct", "100pct"):
@@ -47,6 +47,9 @@ def test_compare_writes_tables_figures_and_the_ioh_export(result) -> None:
         assert (out / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
     assert {"report.md", "cells.csv", "problems.csv", "anytime.csv", "ecdf.csv", "mean_rank.csv"} <= names
     assert sum(n.startswith("ioh/") and n.endswith(".json") for n in names) == 6  # 3 algorithms x 2 problems
+    shown = pd.read_csv(out / "cells.csv")  # paths relative to the grid folder: true when it is moved
+    assert not any(Path(p).is_absolute() for p in shown["path"])
+    assert all((grid / p).is_dir() for p in shown.loc[shown["status"] != "missing", "path"])
     md = (out / "final_100pct.md").read_text()
     assert md.startswith("## At 100% of the budget (240 epochs)")
     for a in ("random", "asha_ea", "regularized"):

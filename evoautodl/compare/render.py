@@ -140,6 +140,15 @@ def _latex_summary(c: Comparison, r: BudgetReport) -> str:
                        label=f"tab:final-{fraction_tag(r.fraction)}")
 
 
+def _shown_path(path: str, root: Path) -> str:
+    """A cell's path as cells.csv shows it: relative to the grid's folder when inside it (the file stays true
+    when the results folder is moved or shared), else as it is."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def write_outputs(c: Comparison, out: Path, *, log_x: bool = False, figures: bool = True, ioh: bool = True,
                   genomes: Mapping[tuple, tuple[float, ...]] | None = None,
                   traces: pd.DataFrame | None = None) -> list[Path]:
@@ -147,7 +156,7 @@ def write_outputs(c: Comparison, out: Path, *, log_x: bool = False, figures: boo
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     _write(out / "report.md", c.text, files)
-    _csv(c.cells, out / "cells.csv", files)
+    _csv(c.cells.assign(path=[_shown_path(p, c.grid.root) for p in c.cells["path"]]), out / "cells.csv", files)
     _csv(c.problems, out / "problems.csv", files)
     _csv(c.anytime, out / "anytime.csv", files)
     _csv(c.aggregate, out / "anytime_aggregate.csv", files)
