@@ -13,6 +13,10 @@ budget 52, ladder 2, 6, 17, 52) and, when the LCBench surrogate data are
 available (``--data`` or ``EVOAUTODL_YAHPO_DATA``), the 7-hyperparameter
 LCBench space on task 3945. ``asha_ea`` runs the same loop for reference.
 
+Each (space, algorithm) runs ``--repeats`` times (default 3), round robin,
+and each block reports its fastest run: the runs do the same work, and the
+shared machine's speed drifts by up to 1.5x within minutes.
+
 Output: ms per evaluation for each block of 1,000 evaluations (the cost must
 not grow with the number of evaluations: the GP keeps at most
 ``max_model_points`` points and refits its hyperparameters on a geometric
@@ -91,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evals", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--data", default=os.environ.get("EVOAUTODL_YAHPO_DATA"))
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each (space, algorithm), interleaved; each block reports its fastest run")
     args = ap.parse_args(argv)
     problems: list[tuple[str, Any]] = [("synthetic (10, conditional)", MixedRastrigin(max_budget=52))]
     if args.data:
@@ -103,16 +109,24 @@ def main(argv: list[str] | None = None) -> int:
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"{args.evals} evaluations, {args.workers} in flight, ladder {LADDER.budgets}; "
-          f"CPU ms per evaluation (ask + tell), blocks of {BLOCK}")
+          f"CPU ms per evaluation (ask + tell), blocks of {BLOCK}, best of {args.repeats} interleaved runs")
     head = " ".join(f"{f'{i * BLOCK // 1000}-{(i + 1) * BLOCK // 1000}k':>7s}" for i in range(args.evals // BLOCK))
     print(f"{'space':28s} {'algorithm':12s} {head} {'all':>7s} {'GP fits':>8s}  target < 1 ms")
-    for label, workload in problems:
-        for name in ("adaptive_mf", "asha_ea"):
-            r = drive(name, workload, args.evals, args.workers)
-            blocks = " ".join(f"{b:7.3f}" for b in r["blocks"])
-            verdict = ("met" if r["total"] < 1.0 and max(r["blocks"]) < 1.0 else "NOT met") \
-                if name == "adaptive_mf" else ""
-            print(f"{label:28s} {name:12s} {blocks} {r['total']:7.3f} {r['fit_share']:7.0%}   {verdict}")
+    cases = [(label, workload, name) for label, workload in problems for name in ("adaptive_mf", "asha_ea")]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _ in range(max(1, args.repeats)):  # round robin: a slow spell of the machine hits every case alike
+        for label, workload, name in cases:
+            runs.setdefault((label, name), []).append(drive(name, workload, args.evals, args.workers))
+    for label, _, name in cases:
+        # the runs do the same work (same seed), so the fastest is the least disturbed measurement of it
+        rs = runs[(label, name)]
+        fastest = min(rs, key=lambda r: r["total"])
+        r = {"blocks": [min(b) for b in zip(*(x["blocks"] for x in rs))], "total": fastest["total"],
+             "fit_share": fastest["fit_share"]}
+        blocks = " ".join(f"{b:7.3f}" for b in r["blocks"])
+        verdict = ("met" if r["total"] < 1.0 and max(r["blocks"]) < 1.0 else "NOT met") \
+            if name == "adaptive_mf" else ""
+        print(f"{label:28s} {name:12s} {blocks} {r['total']:7.3f} {r['fit_share']:7.0%}   {verdict}")
     return 0
 
 
