@@ -120,7 +120,7 @@ def test_correlation_heat_map_explains_itself(asha: Path) -> None:
     texts = [t.get_text() for t in ax.texts]
     assert any("n=" in t for t in texts) and any("*" in t for t in texts)
     note = next(t.get_text() for t in ax.texts if "p < 0.05" in t.get_text())
-    assert "blank: fewer than 50 shared configurations" in note
+    assert "blank: fewer than 50 shared configurations" in note and "grey: not a pair" in note
     assert ax.get_xlabel() == "lower budget (epochs)" and ax.get_ylabel() == "higher budget (epochs)"
     assert "Kendall τ" in ax.figure.axes[-1].get_ylabel()  # the colour bar is labelled
 

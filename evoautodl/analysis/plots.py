@@ -143,8 +143,9 @@ def plot_budget_correlation(data: pd.DataFrame, ax: Any = None, min_pairs: int |
     ``data`` is a correlation table (:func:`evoautodl.analysis.budget_correlation`
     or :func:`~evoautodl.analysis.curve_correlation`) or a run (its promoted pairs are
     used). Each cell shows tau, ``*`` when p < 0.05, and the number of shared
-    configurations; blank cells are pairs with fewer than ``min_pairs`` shared configurations
-    (default: the table's own threshold, 5 for a run).
+    configurations; blank (white) cells are pairs with fewer than ``min_pairs`` shared configurations
+    (default: the table's own threshold, 5 for a run); grey cells (the diagonal and above) are not
+    pairs of a lower and a higher budget. The note under the map says both.
     """
     ax = axes(ax, (6.4, 5.2))
     if "kendall_tau" in data.columns:
@@ -180,7 +181,7 @@ def plot_budget_correlation(data: pd.DataFrame, ax: Any = None, min_pairs: int |
     ax.set_title(f"Kendall τ between budgets ({what})", fontsize=10)
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label="Kendall τ (1: same ranking, 0: unrelated)")
     blank = bool(np.isnan(m[np.tril_indices(k, -1)]).any())
-    note = "* p < 0.05; n = shared configurations"
+    note = "* p < 0.05; n = shared configurations; grey: not a pair of a lower and a higher budget"
     if blank:
         note += f"; blank: fewer than {min_pairs} shared configurations"
     ax.annotate(note, (0.0, -0.16), xycoords="axes fraction", fontsize=7.5, va="top")
