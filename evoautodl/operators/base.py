@@ -91,6 +91,7 @@ class GeneGroups:
     mutable_mask: np.ndarray  # bool mask of the mutable genes
 
 
+_FLOAT = frozenset((float,))
 _CACHE: weakref.WeakKeyDictionary[SearchSpace, GeneGroups] = weakref.WeakKeyDictionary()
 
 
@@ -129,6 +130,8 @@ def as_genome(space: SearchSpace, genome: Any, what: str = "genome") -> np.ndarr
 
 def as_gene_list(space: SearchSpace, genome: Any, what: str = "genome") -> list[float]:
     """``genome`` as a new list of ``dim`` Python floats (an operator's working copy); checks the length."""
+    if type(genome) is tuple and len(genome) == space.dim and _FLOAT.issuperset(map(type, genome)):
+        return list(genome)  # a Trial's or Member's genome: Python floats already
     g = np.asarray(genome, dtype=np.float64)
     if g.shape != (space.dim,):
         raise GenomeError(f"{what} has shape {g.shape}, expected ({space.dim},)")
