@@ -95,8 +95,15 @@ _FLOAT = frozenset((float,))
 _CACHE: weakref.WeakKeyDictionary[SearchSpace, GeneGroups] = weakref.WeakKeyDictionary()
 
 
+#: (weak reference to the space of the last call, its groups): operators ask for the same space call after call
+_LAST: list[Any] = [lambda: None, None]
+
+
 def gene_groups(space: SearchSpace) -> GeneGroups:
     """The (cached) :class:`GeneGroups` of ``space``."""
+    last_space, last_groups = _LAST
+    if last_space() is space:
+        return last_groups
     groups = _CACHE.get(space)
     if groups is None:
         kinds = np.array([int(k) for k in space.kinds], dtype=np.int64)
@@ -117,6 +124,7 @@ def gene_groups(space: SearchSpace) -> GeneGroups:
             np.isin(np.arange(space.dim), mutable),
         )
         _CACHE[space] = groups
+    _LAST[:] = (weakref.ref(space), groups)
     return groups
 
 
