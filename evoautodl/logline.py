@@ -42,6 +42,8 @@ _JSON_CONSTANTS = {True: "true", False: "false"}
 #: float -> repr of the genes and configuration values written lately (never 0.0: 0.0 == -0.0 as keys)
 _REPRS: dict[float, str] = {}
 _REPRS_SIZE = 4096  # cleared when full
+#: hyperparameter name -> its JSON text and the colon (the same few names on every line; cleared when full)
+_KEYS: dict[str, str] = {}
 
 
 class _NotPlain(Exception):
@@ -69,7 +71,7 @@ def _genes(values: Any) -> str:
     if _FLOAT.issuperset(map(type, values)):
         texts = list(map(_REPRS.get, values))  # only floats: an int key would find the text of an equal float
         if None in texts:
-            texts = list(map(_float, values))
+            texts = [_float(x) if text is None else text for text, x in zip(texts, values)]
         return "[" + ",".join(texts) + "]"
     return _numbers(values)
 
@@ -87,6 +89,13 @@ def _config(config: Any) -> str:
         raise _NotPlain
     parts = []
     for name, value in config.items():
+        if type(name) is not str:
+            raise _NotPlain
+        key = _KEYS.get(name)
+        if key is None:
+            if len(_KEYS) >= _REPRS_SIZE:
+                _KEYS.clear()
+            key = _KEYS[name] = _string(name) + ":"
         kind = type(value)
         if kind is float:
             text = _float(value)
@@ -100,9 +109,7 @@ def _config(config: Any) -> str:
             text = "null"
         else:
             raise _NotPlain
-        if type(name) is not str:
-            raise _NotPlain
-        parts.append(f"{_string(name)}:{text}")
+        parts.append(key + text)
     return "{" + ",".join(parts) + "}"
 
 

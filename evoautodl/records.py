@@ -18,6 +18,7 @@ reaches the log reads back.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import math
 import re
@@ -48,19 +49,30 @@ class Status(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+_OK = Status.OK  # an enum member looked up through its class costs a metaclass call: hot paths keep it
+_isfinite = math.isfinite
+
+
 def derive_seed(root_seed: int, trial_id: int) -> int:
     """Seed of a trial: a 32-bit hash of (root seed, trial id).
 
     It never depends on rank, host or time, so serial and MPI runs agree.
     """
-    digest = hashlib.blake2b(f"{int(root_seed)}:{int(trial_id)}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little")
+    h = _seed_hash(int(root_seed)).copy()  # the hash of "root:" continued: the digest of "root:trial"
+    h.update(str(int(trial_id)).encode())
+    return int.from_bytes(h.digest(), "little")
+
+
+@functools.lru_cache(maxsize=64)
+def _seed_hash(root_seed: int) -> Any:
+    """blake2b (4 bytes) that has read ``"<root_seed>:"`` (copied for each trial of that root seed)."""
+    return hashlib.blake2b(f"{root_seed}:".encode(), digest_size=4)
 
 
 def checkpoint_key(individual_id: int, budget_epochs: int | float) -> str:
     """Name of the checkpoint an individual leaves after training to a budget."""
     b = int(budget_epochs) if float(budget_epochs).is_integer() else budget_epochs
-    return f"ind{int(individual_id):07d}_b{b}"
+    return f"ind{str(int(individual_id)).zfill(7)}_b{b}"  # zfill(7) is format 07d (sign first), without its parser
 
 
 _KEY_BUDGET = re.compile(r"_b(\d+(?:\.\d+)?)(?:\.[A-Za-z]\w*)?$")
@@ -272,7 +284,7 @@ class Result:
     @property
     def ok(self) -> bool:
         """True when the trial finished and every objective is finite."""
-        return self.status is Status.OK and bool(self.objectives) and all(map(math.isfinite, self.objectives))
+        return self.status is _OK and bool(self.objectives) and all(map(_isfinite, self.objectives))
 
     @property
     def objective(self) -> float:

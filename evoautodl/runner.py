@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 #: discarded checkpoint keys deleted together (each deletion scans the checkpoint folder once)
 DELETE_BATCH = 64
+_OK, _CANCELLED = Status.OK, Status.CANCELLED  # an enum member looked up through its class costs a call each
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -281,8 +282,8 @@ class Runner:
         error: AlgorithmError | None = None
         with self._signals.critical():
             for r in results:
-                self._running.pop(r.trial_id, None)
-                if r.status is Status.CANCELLED:
+                self._running.pop(r.trial.trial_id, None)
+                if r.status is _CANCELLED:
                     cancelled.append(r.trial_id)  # not finished: stays pending and runs again on resume
                     continue
                 if self._log is not None:
@@ -293,7 +294,7 @@ class Runner:
                         self._tell(r)
                     except AlgorithmError as exc:
                         error = exc  # the rest of the batch is still logged (not told)
-                if r.status is not Status.OK:
+                if r.status is not _OK:
                     logger.warning("trial %d %s: %s", r.trial_id, r.status.value, (r.error or "").splitlines()[:1])
                 if self._bar is not None:
                     self._progress_bar()

@@ -295,3 +295,74 @@ def test_small_tournaments_in_plain_python_agree_with_the_numpy_path(monkeypatch
             slow = tournament(f, k, np.random.default_rng(seed), size=size)
         assert fast.tolist() == slow.tolist() and fast.dtype == np.int64
         assert tournament(f.tolist(), k, np.random.default_rng(seed), size=size).tolist() == slow.tolist()
+
+
+def _de_reference(space: SearchSpace, x: Any, v: np.ndarray, rng: np.random.Generator, CR: float,
+                  boundary: str) -> np.ndarray:
+    """Binomial crossover and boundary handling written on numpy arrays (the definition the operators follow)."""
+    cross = rng.random(space.dim) < CR
+    cross[int(rng.random() * space.dim)] = True
+    out = np.flatnonzero((v < 0.0) | (v > 1.0))
+    if out.size:
+        if boundary == "clip":
+            v = np.clip(v, 0.0, 1.0)
+        elif boundary == "reflect":
+            m = np.abs(v) % 2.0
+            v = np.where(m > 1.0, 2.0 - m, m)
+        else:
+            v = v.copy()
+            v[out] = rng.random(out.size)
+    return space.repair(np.where(cross, v, np.asarray(x, dtype=np.float64)), rng)
+
+
+def test_de_trial_vectors_agree_with_the_numpy_formulation(space: SearchSpace, flat: SearchSpace) -> None:
+    rng = np.random.default_rng(11)
+    for sp in (space, flat):
+        for case in range(60):
+            x, a, b, c = (sp.sample(rng) for _ in range(4))
+            if case % 5 == 0:
+                a, b = np.zeros(sp.dim), np.ones(sp.dim)  # far outside the cube after F (b - c)
+            if case % 7 == 0:
+                x, c = tuple(x.tolist()), list(c)  # tuples and lists as well as arrays
+            F, CR = float(rng.uniform(0.1, 2.0)), float(rng.random())
+            for boundary in ("clip", "reflect", "random"):
+                seed = int(rng.integers(1 << 30))
+                got = de_rand_1_bin(sp, x, a, b, c, np.random.default_rng(seed), F=F, CR=CR,
+                                    boundary=boundary)  # type: ignore[arg-type]
+                ref_rng = np.random.default_rng(seed)
+                v = np.asarray(a, dtype=float) + F * (np.asarray(b, dtype=float) - np.asarray(c, dtype=float))
+                want = _de_reference(sp, x, v, ref_rng, CR, boundary)
+                assert got.tolist() == want.tolist() and np.array_equal(np.signbit(got), np.signbit(want))
+                got = de_current_to_best_1_bin(sp, x, a, b, c, np.random.default_rng(seed), F=F, CR=CR,
+                                               boundary=boundary)  # type: ignore[arg-type]
+                xa = np.asarray(x, dtype=float)
+                v = xa + F * (np.asarray(a, dtype=float) - xa) + F * (np.asarray(b, dtype=float) - np.asarray(c))
+                want = _de_reference(sp, x, v, np.random.default_rng(seed), CR, boundary)
+                assert got.tolist() == want.tolist()
+    # a mutant gene of -0.0 beside one outside the cube: clipping makes it +0.0, as np.clip does
+    i = flat.index["x"]
+    a, b, c = np.ones(flat.dim), np.ones(flat.dim), np.zeros(flat.dim)
+    a[i] = b[i] = -0.0
+    got = de_rand_1_bin(flat, flat.sample(rng), a, b, c, np.random.default_rng(0), F=0.5, CR=1.0)
+    assert got[i] == 0.0 and not np.signbit(got[i])
+
+
+def test_pareto_ranks_agree_with_the_pairwise_definition() -> None:
+    from evoautodl.operators.pareto import non_dominated
+
+    rng = np.random.default_rng(12)
+    for _ in range(300):
+        n, m = int(rng.integers(0, 40)), int(rng.integers(1, 5))
+        f = rng.integers(0, 4, size=(n, m)).astype(float)  # many ties
+        f[rng.random((n, m)) < 0.1] = np.inf
+        f[rng.random((n, m)) < 0.05] = np.nan
+        g = as_objectives(f)
+        # d[i, j]: i is no worse than j in every objective and better in one
+        d = (g[:, None, :] <= g[None, :, :]).all(axis=2) & (g[:, None, :] < g[None, :, :]).any(axis=2)
+        if m == 1:
+            continue  # one objective: ranks of the sorted values (no domination matrix)
+        ranks = pareto_ranks(f).tolist()
+        for i in range(n):  # a point's rank is one more than the highest rank of the points dominating it
+            assert ranks[i] == max((ranks[j] + 1 for j in range(n) if d[j, i]), default=0)
+        if n:
+            assert non_dominated(f).tolist() == (~d.any(axis=0)).tolist()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -127,6 +126,7 @@ class Algorithm(ABC):
         self.n_objectives = int(n_objectives)
         self.ladder = ladder
         self.max_budget = float(ladder.max_budget if ladder is not None else max_budget)
+        self._top_rung = ladder.n_rungs - 1 if ladder is not None else 0  # read on every ask
         self.rng = np.random.default_rng(self.seed)
         self.n_asked = 0
         self.n_told = 0
@@ -311,7 +311,7 @@ class Algorithm(ABC):
     @property
     def top_rung(self) -> int:
         """Index of the ladder's last rung (the maximum budget); 0 without a ladder."""
-        return _n_rungs(self.ladder) - 1 if self.ladder is not None else 0
+        return self._top_rung
 
     def rung_of(self, budget: float) -> int:
         """Ladder rung of a budget (nearest); 0 without a ladder."""
@@ -454,12 +454,6 @@ def genome_tuple(genome: np.ndarray | Sequence[float]) -> tuple[float, ...]:
     if isinstance(genome, np.ndarray) and genome.ndim == 1:
         genome = genome.tolist()
     return tuple(map(float, genome))
-
-
-@functools.lru_cache(maxsize=64)
-def _n_rungs(ladder: BudgetLadder) -> int:
-    """Rungs of a ladder (ladders are frozen: computed once per ladder, not on every ask)."""
-    return ladder.n_rungs
 
 
 def _key_of(result: Result) -> str:

@@ -22,6 +22,7 @@ from evoautodl.workloads.base import WorkerContext, Workload
 __all__ = ["Backend", "execute_trial", "stopped_result"]
 
 _FLOAT = frozenset((float,))
+_OK = Status.OK  # an enum member looked up through its class costs a call
 
 
 class Backend(ABC):
@@ -109,7 +110,7 @@ def execute_trial(workload: Workload, trial: Trial, context: WorkerContext) -> R
     objectives = ev.objectives  # an Evaluation's objectives are a tuple of floats
     if type(objectives) is not tuple or not _FLOAT.issuperset(map(type, objectives)):
         objectives = tuple(float(v) for v in objectives)
-    status = Status.OK
+    status = _OK
     error = None
     if not objectives:
         status, error = Status.FAILED, "workload returned no objective"

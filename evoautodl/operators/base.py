@@ -91,11 +91,19 @@ class GeneGroups:
     mutable_mask: np.ndarray  # bool mask of the mutable genes
 
 
+_FLOAT = frozenset((float,))
 _CACHE: weakref.WeakKeyDictionary[SearchSpace, GeneGroups] = weakref.WeakKeyDictionary()
+
+
+#: (weak reference to the space of the last call, its groups): operators ask for the same space call after call
+_LAST: list[Any] = [lambda: None, None]
 
 
 def gene_groups(space: SearchSpace) -> GeneGroups:
     """The (cached) :class:`GeneGroups` of ``space``."""
+    last_space, last_groups = _LAST
+    if last_space() is space:
+        return last_groups
     groups = _CACHE.get(space)
     if groups is None:
         kinds = np.array([int(k) for k in space.kinds], dtype=np.int64)
@@ -116,6 +124,7 @@ def gene_groups(space: SearchSpace) -> GeneGroups:
             np.isin(np.arange(space.dim), mutable),
         )
         _CACHE[space] = groups
+    _LAST[:] = (weakref.ref(space), groups)
     return groups
 
 
@@ -129,6 +138,8 @@ def as_genome(space: SearchSpace, genome: Any, what: str = "genome") -> np.ndarr
 
 def as_gene_list(space: SearchSpace, genome: Any, what: str = "genome") -> list[float]:
     """``genome`` as a new list of ``dim`` Python floats (an operator's working copy); checks the length."""
+    if type(genome) is tuple and len(genome) == space.dim and _FLOAT.issuperset(map(type, genome)):
+        return list(genome)  # a Trial's or Member's genome: Python floats already
     g = np.asarray(genome, dtype=np.float64)
     if g.shape != (space.dim,):
         raise GenomeError(f"{what} has shape {g.shape}, expected ({space.dim},)")

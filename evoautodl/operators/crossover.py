@@ -106,8 +106,8 @@ def sbx_crossover(
     and ordinal genes are swapped with probability ``discrete_swap_prob``.
     Integer genes are snapped back to integers by the repair.
     """
-    ga = space.snap(as_genome(space, a, "parent a")).tolist()
-    gb = space.snap(as_genome(space, b, "parent b")).tolist()
+    ga = space.snap_genes(as_gene_list(space, a, "parent a"))
+    gb = space.snap_genes(as_gene_list(space, b, "parent b"))
     c1, c2 = ga[:], gb[:]
     numeric = gene_groups(space).numeric_list
     u_gene, u_rand, u_swap = rng.random((3, space.dim)).tolist()
@@ -128,7 +128,7 @@ def sbx_crossover(
         if u_swap[i] < 0.5:
             y1, y2 = y2, y1
         c1[i], c2[i] = y1, y2
-    return space.repair(np.array(c1), rng), space.repair(np.array(c2), rng)
+    return space.repair_genes(c1, rng), space.repair_genes(c2, rng)
 
 
 def _check_de(F: float, CR: float) -> None:
@@ -138,26 +138,41 @@ def _check_de(F: float, CR: float) -> None:
         raise ValueError(f"DE crossover rate CR must be in [0, 1], got {CR}")
 
 
+def _clip(v: float) -> float:
+    """``np.clip(v, 0.0, 1.0)`` to the bit (-0.0 becomes 0.0, NaN stays NaN)."""
+    if v != v:
+        return v
+    v = v if v > 0.0 else 0.0
+    return v if v < 1.0 else 1.0
+
+
+def _reflect(v: float) -> float:
+    """Reflection into [0, 1] at the faces of the cube (period 2)."""
+    m = abs(v) % 2.0
+    return 2.0 - m if m > 1.0 else m
+
+
 def _binomial(
-    space: SearchSpace, target: np.ndarray, mutant: np.ndarray, rng: np.random.Generator,
+    space: SearchSpace, target: list[float], mutant: list[float], rng: np.random.Generator,
     CR: float, boundary: Boundary,
 ) -> np.ndarray:
+    # genomes as lists of Python floats: the same arithmetic, draws and results as on numpy arrays, without
+    # numpy's per-call overhead on vectors of a few genes
     dim = space.dim
-    cross = rng.random(dim) < CR
+    cross = [u < CR for u in rng.random(dim).tolist()]
     cross[int(rng.random() * dim)] = True
-    out = np.flatnonzero((mutant < 0.0) | (mutant > 1.0))
-    if out.size:
+    out = [i for i, v in enumerate(mutant) if v < 0.0 or v > 1.0]
+    if out:
         if boundary == "clip":
-            mutant = np.clip(mutant, 0.0, 1.0)
+            mutant = [_clip(v) for v in mutant]
         elif boundary == "reflect":
-            m = np.abs(mutant) % 2.0
-            mutant = np.where(m > 1.0, 2.0 - m, m)
+            mutant = [_reflect(v) for v in mutant]
         elif boundary == "random":
-            mutant = mutant.copy()
-            mutant[out] = rng.random(out.size)
+            for i, u in zip(out, rng.random(len(out)).tolist()):
+                mutant[i] = u
         else:
             raise ValueError(f"boundary must be 'clip', 'reflect' or 'random', got {boundary!r}")
-    return space.repair(np.where(cross, mutant, target), rng)
+    return space.repair_genes([v if c else x for c, v, x in zip(cross, mutant, target)], rng)
 
 
 @declare(arity=4, n_children=1, kind="crossover")
@@ -175,8 +190,9 @@ def de_rand_1_bin(
 ) -> np.ndarray:
     """DE/rand/1/bin trial vector: ``r1 + F (r2 - r3)`` crossed binomially with ``target``."""
     _check_de(F, CR)
-    x = as_genome(space, target, "target")
-    v = as_genome(space, r1, "r1") + F * (as_genome(space, r2, "r2") - as_genome(space, r3, "r3"))
+    x = as_gene_list(space, target, "target")
+    v = [a + F * (b - c) for a, b, c in zip(as_gene_list(space, r1, "r1"), as_gene_list(space, r2, "r2"),
+                                            as_gene_list(space, r3, "r3"))]
     return _binomial(space, x, v, rng, CR, boundary)
 
 
@@ -195,6 +211,8 @@ def de_current_to_best_1_bin(
 ) -> np.ndarray:
     """DE/current-to-best/1/bin: ``x + F (best - x) + F (r1 - r2)`` crossed binomially with ``x``."""
     _check_de(F, CR)
-    x = as_genome(space, target, "target")
-    v = x + F * (as_genome(space, best, "best") - x) + F * (as_genome(space, r1, "r1") - as_genome(space, r2, "r2"))
+    x = as_gene_list(space, target, "target")
+    v = [xi + F * (b - xi) + F * (a - c) for xi, b, a, c in zip(x, as_gene_list(space, best, "best"),
+                                                                as_gene_list(space, r1, "r1"),
+                                                                as_gene_list(space, r2, "r2"))]
     return _binomial(space, x, v, rng, CR, boundary)

@@ -66,6 +66,24 @@ def _blocks(n: int, m: int) -> range:
     return range(0, n, step)
 
 
+def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``d[i, j]``: row ``a[i]`` dominates row ``b[j]`` (no worse in every objective, better in at least one).
+
+    Built one objective at a time: numpy reduces a short last axis (``.all(axis=2)`` over the
+    objectives) element by element, several times slower than these whole-matrix operations.
+    """
+    m = a.shape[1]
+    if m == 0:
+        return np.zeros((len(a), len(b)), dtype=bool)
+    le = a[:, None, 0] <= b[None, :, 0]
+    lt = a[:, None, 0] < b[None, :, 0]
+    for j in range(1, m):
+        col_a, col_b = a[:, None, j], b[None, :, j]
+        le &= col_a <= col_b
+        lt |= col_a < col_b
+    return le & lt
+
+
 def non_dominated(objectives: Any) -> np.ndarray:
     """Boolean mask of the rows no other row dominates (the first front); memory bounded for large n."""
     f = as_objectives(objectives)
@@ -77,10 +95,7 @@ def non_dominated(objectives: Any) -> np.ndarray:
     keep = np.ones(n, dtype=bool)
     for start in _blocks(n, m):
         block = f[start:start + _blocks(n, m).step]
-        # dominated[b, j]: row j dominates block row b
-        le = (f[None, :, :] <= block[:, None, :]).all(axis=2)
-        lt = (f[None, :, :] < block[:, None, :]).any(axis=2)
-        keep[start:start + len(block)] = ~(le & lt).any(axis=1)
+        keep[start:start + len(block)] = ~_dominates(f, block).any(axis=0)  # no row dominates block row b
     return keep
 
 
@@ -94,9 +109,7 @@ def pareto_ranks(objectives: Any) -> np.ndarray:
     dominates_ = np.zeros((n, n), dtype=bool)  # dominates_[i, j]: i dominates j
     for start in _blocks(n, m):
         block = f[start:start + _blocks(n, m).step]
-        le = (block[:, None, :] <= f[None, :, :]).all(axis=2)
-        lt = (block[:, None, :] < f[None, :, :]).any(axis=2)
-        dominates_[start:start + len(block)] = le & lt
+        dominates_[start:start + len(block)] = _dominates(block, f)
     ranks = np.zeros(n, dtype=np.int64)
     counts = dominates_.sum(axis=0)
     front = np.flatnonzero(counts == 0)

@@ -64,6 +64,8 @@ def _sort_keys(f: np.ndarray) -> np.ndarray:
     return ranks - np.where(np.isinf(crowd), 0.999, finite / (1.0 + finite) * 0.998)
 
 
+_SEQUENCE = (list, tuple)
+_NUMBER = (float, int)
 #: tournaments of one objective with at most this many entrants in all run in plain Python (faster than numpy)
 _SMALL_TOURNAMENT = 256
 
@@ -74,7 +76,7 @@ def tournament(objectives: Any, k: int, rng: np.random.Generator, *, size: int =
 
     Ties go to the lower index. Multi-objective: crowded comparison.
     """
-    plain = isinstance(objectives, list | tuple) and all(isinstance(v, float | int) for v in objectives[:1])
+    plain = isinstance(objectives, _SEQUENCE) and (not objectives or isinstance(objectives[0], _NUMBER))
     f = None if plain else np.asarray(objectives, dtype=np.float64)
     n = len(objectives) if plain else len(f)  # type: ignore[arg-type]
     if n == 0 or k < 0 or size < 1:

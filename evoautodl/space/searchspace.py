@@ -414,6 +414,13 @@ class SearchSpace:
         """
         return np.array(self._snap_list(self._check_genome(genome)))
 
+    def snap_genes(self, genes: list[float]) -> list[float]:
+        """:meth:`snap` of a genome given as a list of ``dim`` Python floats (an operator's working copy), as a
+        new list."""
+        if len(genes) != self.dim:
+            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        return self._snap_genes(genes)
+
     def repair(self, genome: Sequence[float], rng: np.random.Generator | None = None) -> np.ndarray:
         """Any vector of the right length -> a new genome whose config is valid.
 
