@@ -181,9 +181,9 @@ def plot_budget_correlation(data: pd.DataFrame, ax: Any = None, min_pairs: int |
     ax.set_title(f"Kendall τ between budgets ({what})", fontsize=10)
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label="Kendall τ (1: same ranking, 0: unrelated)")
     blank = bool(np.isnan(m[np.tril_indices(k, -1)]).any())
-    note = "* p < 0.05; n = shared configurations; grey: not a pair of a lower and a higher budget"
+    note = "* p < 0.05; n = shared configurations\ngrey: not a pair of a lower and a higher budget"
     if blank:
-        note += f"; blank: fewer than {min_pairs} shared configurations"
+        note += f"\nblank: fewer than {min_pairs} shared configurations"
     ax.annotate(note, (0.0, -0.16), xycoords="axes fraction", fontsize=7.5, va="top")
     return ax
 
