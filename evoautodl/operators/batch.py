@@ -32,7 +32,6 @@ no state, ``rng`` is the only source of randomness.
 
 from __future__ import annotations
 
-import weakref
 from typing import Literal
 
 import numpy as np
@@ -144,29 +143,11 @@ def breed(
 
 
 def _int_steps(space: SearchSpace, i: int, x: np.ndarray, y: np.ndarray, coin: np.ndarray) -> np.ndarray:
-    """Integer gene ``i`` moved from ``x`` towards ``y``: at least one integer step (the per-genome rule)."""
-    centres, ilo, ihi = _int_centres(space, i)
+    """Integer gene ``i`` moved from ``x`` towards ``y``: at least one integer step (the per-genome rule); the
+    new genes are the codec's bin centres, exactly those a repair would give."""
+    hp = space.hyperparameters[i]
+    ilo, ihi = int(hp.lower), int(hp.upper)
     old, new = space.decode_int_genes(i, x), space.decode_int_genes(i, y)
     up = np.where(y != x, y > x, coin < 0.5)
     up = np.where(up, old < ihi, old <= ilo)  # the step is reversed at a bound
-    values = np.where(new != old, new, np.where(up, old + 1, old - 1))
-    if centres is None:
-        return np.array([space.encode_gene(i, int(v)) for v in values], dtype=np.float64)
-    return centres[values - ilo]
-
-
-def _int_centres(space: SearchSpace, i: int) -> tuple[np.ndarray | None, int, int]:
-    """The bin centres (the codec's own genes) of integer gene ``i``'s values, for up to 4,096 values (else
-    None: encoded one by one), and its bounds; so a child's genes are exactly those a repair would give."""
-    per_space = _INT_CENTRES.setdefault(space, {})
-    if i not in per_space:
-        hp = space.hyperparameters[i]
-        ilo, ihi = int(hp.lower), int(hp.upper)
-        centres = np.array([space.encode_gene(i, v) for v in range(ilo, ihi + 1)]) if ihi - ilo < 4096 else None
-        per_space[i] = (centres, ilo, ihi)
-    return per_space[i]
-
-
-#: space -> integer gene -> (bin centres, lower, upper): built once per space and gene (as operators.base.gene_groups)
-_INT_CENTRES: weakref.WeakKeyDictionary[SearchSpace, dict[int, tuple[np.ndarray | None, int, int]]] = (
-    weakref.WeakKeyDictionary())
+    return space.encode_int_genes(i, np.where(new != old, new, np.where(up, old + 1, old - 1)))

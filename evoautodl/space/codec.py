@@ -112,9 +112,11 @@ class Codec:
         legal: is a value legal for this hyperparameter?
         snap: gene -> the centre of its bin (None for floats, which need no snapping).
         snap_array: :attr:`snap` of an array of genes in [0, 1] (None for floats).
+        decode_ints / encode_ints: an integer hyperparameter's arrays of genes -> integers and
+            integers -> genes (bin centres); None for the other kinds.
     """
 
-    __slots__ = ("decode", "decode_ints", "encode", "legal", "snap", "snap_array")
+    __slots__ = ("decode", "decode_ints", "encode", "encode_ints", "legal", "snap", "snap_array")
 
     decode: Callable[[float], Any]
     encode: Callable[[Any], float]
@@ -122,11 +124,11 @@ class Codec:
     snap: Callable[[float], float] | None
     snap_array: Callable[[np.ndarray], np.ndarray] | None
     decode_ints: Callable[[np.ndarray], np.ndarray] | None
+    encode_ints: Callable[[np.ndarray], np.ndarray] | None
 
     def __init__(self, hp: Hyperparameter):
         kind = hp.kind
-        self.decode_ints = None
-        self.snap_array = None
+        self.decode_ints = self.encode_ints = self.snap_array = None
         if kind is GeneKind.FLOAT or kind is GeneKind.INT:
             self._numeric(hp)
         elif kind is GeneKind.CONSTANT:
@@ -226,15 +228,14 @@ class Codec:
 
         centres: list[np.ndarray] = []  # the genes of ilo..ihi, built on first use (ranges up to _CENTRE_TABLE)
 
-        def snap_array(g: np.ndarray) -> np.ndarray:
-            """:func:`snap` of an array of genes: the encoded bin centre of each decoded integer."""
-            v = idecode_array(np.asarray(g, dtype=np.float64))
+        def iencode_array(v: np.ndarray) -> np.ndarray:
+            """:func:`encode` of an array of integers in [ilo, ihi] (their bin centres, the genes a repair gives)."""
             if ihi - ilo >= _CENTRE_TABLE:
-                return np.array([encode(x) for x in v.tolist()], dtype=np.float64)
+                return np.array([encode(x) for x in np.asarray(v).tolist()], dtype=np.float64)
             if not centres:
                 centres.append(np.array([encode(x) for x in range(ilo, ihi + 1)], dtype=np.float64))
-            return centres[0][v - ilo]
+            return centres[0][np.asarray(v, dtype=np.int64) - ilo]
 
-        self.decode, self.legal, self.decode_ints = idecode, ilegal, idecode_array
+        self.decode, self.legal, self.decode_ints, self.encode_ints = idecode, ilegal, idecode_array, iencode_array
         self.snap = lambda g: encode(idecode(g))
-        self.snap_array = snap_array
+        self.snap_array = lambda g: iencode_array(idecode_array(np.asarray(g, dtype=np.float64)))

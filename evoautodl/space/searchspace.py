@@ -180,6 +180,13 @@ class SearchSpace:
             raise GenomeError(f"hyperparameter {self.names[i]!r} is not an integer")
         return decode(np.asarray(genes, dtype=np.float64))
 
+    def encode_int_genes(self, i: int, values: np.ndarray) -> np.ndarray:
+        """Genes (bin centres) of an array of legal integer values of hyperparameter ``i`` (as :meth:`encode_gene`)."""
+        encode = self._codecs[i].encode_ints
+        if encode is None:
+            raise GenomeError(f"hyperparameter {self.names[i]!r} is not an integer")
+        return encode(values)
+
     def encode_gene(self, i: int, value: Any) -> float:
         """Gene of a legal value of hyperparameter ``i`` (bin centre for discrete kinds)."""
         return self._codecs[i].encode(value)
