@@ -201,6 +201,42 @@ def test_regularized_evolution_removes_the_oldest_and_mutates_the_best_of_the_sa
     assert first[1].trial_id not in [m.trial_id for m in rea.population]  # even the best ages out
 
 
+
+@pytest.mark.parametrize("values", [
+    [0.5, 0.9, 0.1, 0.9], [math.inf, 0.2, math.inf], [math.nan, 0.4, 0.7, 0.7], [0.3, math.nan, 0.8],
+    [math.nan, math.nan], [-math.inf, -math.inf], [-0.0, 0.0], [0.0, -0.0, 0.0],
+])
+def test_steady_state_removes_the_first_of_the_worst(values: list[float]) -> None:
+    from evoautodl.algorithms.steady_state import _first_worst
+
+    k, worst = 0, -math.inf  # the definition: the first value greater than every value before it
+    for i, v in enumerate(values):
+        if v > worst:
+            k, worst = i, v
+    assert _first_worst(list(values)) == k
+
+
+@pytest.mark.parametrize("name", ["steady_state", "regularized", "de"])
+def test_state_saved_without_derived_fields_continues_alike(name: str) -> None:
+    """A state saved before the fitness list (steady_state, regularized) or the member count (de) was kept."""
+    wl = MixedRastrigin(max_budget=9)
+    algo, _ = _run(name, wl, 3, 40, population_size=6)
+    state = algo.state_dict()
+    derived = {"steady_state": "_fitness", "regularized": "_fitness", "de": "_n_members"}[name]
+    old = {k: v for k, v in state.items() if k != derived}
+    a = get_algorithm(name, wl.search_space(), seed=3, max_budget=9, population_size=6)
+    b = get_algorithm(name, wl.search_space(), seed=3, max_budget=9, population_size=6)
+    a.load_state_dict(state)
+    b.load_state_dict(old)
+    assert getattr(b, derived) == getattr(a, derived)
+    for _ in range(30):
+        ta, tb = a.ask(1), b.ask(1)
+        assert [t.genome for t in ta] == [t.genome for t in tb] and [t.parent_ids for t in ta] == [
+            t.parent_ids for t in tb]
+        for x, y in zip(ta, tb):
+            a.tell(_ok(x, _sphere(x)))
+            b.tell(_ok(y, _sphere(y)))
+
 # ---------------------------------------------------------------------------------------------- DE
 @pytest.mark.parametrize("strategy", ["rand/1/bin", "current-to-best/1/bin"])
 def test_de_one_to_one_selection(space: SearchSpace, strategy: str) -> None:

@@ -134,6 +134,7 @@ class DifferentialEvolution(Algorithm):
         self._n_vectors = 0  # trial vectors asked (this generation when synchronous, in total when asynchronous)
         self._slot_of: dict[int, int] = {}  # pending trial id -> target slot
         self._results: dict[int, Member] = {}  # synchronous: slot -> trial vector result of this generation
+        self._n_members = 0  # filled slots of the population (derived from it; recounted on load)
 
     # ------------------------------------------------------------------ ask
     def ask(self, n: int) -> list[Trial]:
@@ -150,27 +151,36 @@ class DifferentialEvolution(Algorithm):
         return out
 
     def _trial_vector(self, slot: int) -> tuple[np.ndarray, tuple[int, ...], str]:
-        target = self.population[slot]
-        others = [i for i, m in enumerate(self.population) if m is not None and i != slot]
+        population = self.population
+        target = population[slot]
         current_to_best = self.strategy == "current-to-best/1/bin"
         need = 2 if current_to_best else 3
-        if target is None or len(others) < need:
-            return self.space.sample(self.rng), (), "sample"
-        # indices into others: the same draws as choice(others, ...), without turning the list into an array
-        picks = [self.population[others[i]] for i in self.rng.choice(len(others), size=need, replace=False)]
+        if self._n_members == self.population_size:  # every slot filled: the others are all slots but this one
+            drawn = self.rng.choice(self.population_size - 1, size=need, replace=False).tolist()
+            picks = [population[i + (i >= slot)] for i in drawn]
+        else:
+            others = [i for i, m in enumerate(population) if m is not None and i != slot]
+            if target is None or len(others) < need:
+                return self.space.sample(self.rng), (), "sample"
+            # indices into others: the same draws as choice(others, ...), without turning the list into an array
+            picks = [population[others[i]] for i in self.rng.choice(len(others), size=need, replace=False)]
         if current_to_best:
             members = [m for m in self.population if m is not None]
             best = min(members, key=lambda m: m.fitness)  # ties: the lowest slot
             picks = [best, *picks]
         donors = [target, *picks]
         genome = self.strategy_op.vary(self.space, [m.genome for m in donors], self.rng)[0]
-        parents = tuple(m.individual_id for m in donors)
+        parents = tuple([m.individual_id for m in donors])
         return genome, parents, self._label
 
     @property
     def _label(self) -> str:
         op = self.strategy_op
         return "de:" + (self.strategy if op.builtin else op.label)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._n_members = sum(m is not None for m in self.population)  # a state saved before the count was kept
 
     # ------------------------------------------------------------------ tell
     def on_result(self, result: Result) -> None:
@@ -194,6 +204,8 @@ class DifferentialEvolution(Algorithm):
         target = self.population[slot]
         if target is None or trial.fitness <= target.fitness:
             self.population[slot] = trial
+            if target is None:
+                self._n_members += 1
             if target is not None:
                 self.n_replacements += 1
             loser = target

@@ -88,6 +88,7 @@ class RegularizedEvolution(Algorithm):
         self.n_sampled = 0
         #: the population queue, oldest on the left
         self.population: deque[Member] = deque()
+        self._fitness: deque[float] = deque()  # first objective of each member, in step with population
 
     def ask(self, n: int) -> list[Trial]:
         out: list[Trial] = []
@@ -98,14 +99,20 @@ class RegularizedEvolution(Algorithm):
                 self.n_sampled += 1
                 out.append(self.make_trial(self.space.sample(self.rng), operator="sample", rung=rung))
                 continue
-            fitness = [m.objectives[0] for m in self.population]
-            parent = self.population[int(self.selection_op.select(fitness, 1, self.rng)[0])]
+            parent = self.population[int(self.selection_op.select(list(self._fitness), 1, self.rng)[0])]
             child = mut.vary(self.space, (parent.genome,), self.rng)[0]
             out.append(self.make_trial(child, parent_ids=(parent.individual_id,), operator=mut.label, rung=rung))
         return out
 
     def on_result(self, result: Result) -> None:
-        self.population.append(self.member(result))
+        member = self.member(result)
+        self.population.append(member)
+        self._fitness.append(member.objectives[0])
         while len(self.population) > self.population_size:
             oldest = self.population.popleft()
+            self._fitness.popleft()
             self.discard_checkpoint(oldest.checkpoint)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._fitness = deque(m.objectives[0] for m in self.population)  # derived (absent from older states)

@@ -101,6 +101,7 @@ class SteadyStateEA(Algorithm):
         self.n_sampled = 0
         #: the current population, oldest first
         self.population: list[Member] = []
+        self._fitness: list[float] = []  # first objective of each member, in step with population (rebuilt on load)
 
     def ask(self, n: int) -> list[Trial]:
         out: list[Trial] = []
@@ -115,8 +116,7 @@ class SteadyStateEA(Algorithm):
         return out
 
     def _breed(self) -> tuple[np.ndarray, tuple[int, ...], str]:
-        fitness = [m.objectives[0] for m in self.population]
-        i, j = self.selection_op.select(fitness, 2, self.rng)
+        i, j = self.selection_op.select(list(self._fitness), 2, self.rng)
         a, b = self.population[int(i)], self.population[int(j)]
         genome: Sequence[Any] = a.genome
         parents: tuple[int, ...] = (a.individual_id,)
@@ -129,12 +129,26 @@ class SteadyStateEA(Algorithm):
         return child, parents, op
 
     def on_result(self, result: Result) -> None:
-        self.population.append(self.member(result))
+        member = self.member(result)
+        self.population.append(member)
+        self._fitness.append(member.objectives[0])
         while len(self.population) > self.population_size:
-            k, worst = 0, -math.inf
-            if self.removal == "worst":  # the first (oldest) of the worst
-                for i, m in enumerate(self.population):
-                    if m.objectives[0] > worst:
-                        k, worst = i, m.objectives[0]
+            k = _first_worst(self._fitness) if self.removal == "worst" else 0
+            del self._fitness[k]
             gone = self.population.pop(k)
             self.discard_checkpoint(gone.checkpoint)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._fitness = [m.objectives[0] for m in self.population]  # derived (absent from older states)
+
+
+def _first_worst(fitness: list[float]) -> int:
+    """Index of the first (oldest) largest value; NaN never counts as the worst (0 when every value is NaN)."""
+    if fitness[0] == fitness[0]:  # max() keeps its first value when that is NaN: only then take the long way
+        return fitness.index(max(fitness))
+    k, worst = 0, -math.inf
+    for i, v in enumerate(fitness):
+        if v > worst:
+            k, worst = i, v
+    return k
