@@ -85,12 +85,21 @@ def tournament(objectives: Any, k: int, rng: np.random.Generator, *, size: int =
     if single and k * size <= _SMALL_TOURNAMENT:
         values = list(objectives) if plain else f.reshape(n).tolist()  # type: ignore[union-attr]
         inf = math.inf
-
-        def key(i: int) -> tuple[float, int]:
-            v = values[i]
-            return (v if v == v else inf, i)  # NaN (failed) counts as +inf; ties: the lower index
-
-        return np.array([min(row, key=key) for row in rng.integers(0, n, size=(k, size)).tolist()], dtype=np.int64)
+        winners = []
+        for row in rng.integers(0, n, size=(k, size)).tolist():
+            best = row[0]
+            best_v = values[best]
+            if best_v != best_v:
+                best_v = inf  # NaN (failed) counts as +inf
+            for j in range(1, size):
+                i = row[j]
+                v = values[i]
+                if v != v:
+                    v = inf
+                if v < best_v or (v == best_v and i < best):  # ties: the lower index
+                    best, best_v = i, v
+            winners.append(best)
+        return np.array(winners, dtype=np.int64)
     f = np.asarray(objectives, dtype=np.float64)
     keys = _sort_keys(as_objectives(f))
     entrants = rng.integers(0, n, size=(k, size))
