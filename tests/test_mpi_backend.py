@@ -250,7 +250,10 @@ def test_setup_failure_on_one_worker_leaves_the_others(tmp_path: Path) -> None:
     # rank 2's failed setup takes it out of the capacity; on a busy machine the 9 trials can all be done by the
     # other two before its report arrives, when it is still counted as starting
     assert s["error"] is None and s["capacity_at_end"] in (2, 3)
-    assert {r["worker"] for r in s["results"]} == {1, 3}
+    # every trial ran on a healthy rank; which of ranks 1 and 3 got them is up to the scheduler (on a loaded machine
+    # one of them can start late and find the queue empty)
+    workers = {r["worker"] for r in s["results"]}
+    assert len(s["results"]) == 9 and all(r["status"] == "OK" for r in s["results"]) and workers and workers <= {1, 3}
     assert "data file missing on rank 2" in err
     rc, s, err, _ = drive(tmp_path / "all", 3, "--n-trials", "4", "--bad-setup", "all")
     assert rc == 0, err[-3000:]
