@@ -165,7 +165,7 @@ class DifferentialEvolution(Algorithm):
             # indices into others: the same draws as choice(others, ...), without turning the list into an array
             picks = [population[others[i]] for i in self.rng.choice(len(others), size=need, replace=False)]
         if current_to_best:
-            members = [m for m in self.population if m is not None]
+            members = [m for m in population if m is not None]
             best = min(members, key=lambda m: m.fitness)  # ties: the lowest slot
             picks = [best, *picks]
         donors = [target, *picks]
@@ -206,7 +206,7 @@ class DifferentialEvolution(Algorithm):
             self.population[slot] = trial
             if target is None:
                 self._n_members += 1
-            if target is not None:
+            else:
                 self.n_replacements += 1
             loser = target
         else:

@@ -301,6 +301,11 @@ class SearchSpace:
             raise GenomeError(f"genome has shape {g.shape}, expected ({self.dim},) for {self!r}")
         return g
 
+    def _check_gene_list(self, genes: list[float]) -> None:
+        """An operator's working copy of a genome (a list of floats) has ``dim`` genes (as :meth:`_check_genome`)."""
+        if len(genes) != self.dim:
+            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+
     def active_mask(self, genome: Sequence[float]) -> np.ndarray:
         """Boolean mask of active genes."""
         return np.array([v is not None for v in self.values(genome)], dtype=bool)
@@ -424,8 +429,7 @@ class SearchSpace:
     def snap_genes(self, genes: list[float]) -> list[float]:
         """:meth:`snap` of a genome given as a list of ``dim`` Python floats (an operator's working copy), as a
         new list."""
-        if len(genes) != self.dim:
-            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        self._check_gene_list(genes)
         return self._snap_genes(genes)
 
     def repair(self, genome: Sequence[float], rng: np.random.Generator | None = None) -> np.ndarray:
@@ -445,8 +449,7 @@ class SearchSpace:
         The same result and the same ``rng`` draws as ``repair(np.array(genes), rng)``, without the
         conversions.
         """
-        if len(genes) != self.dim:
-            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        self._check_gene_list(genes)
         return self._repair_snapped(self._snap_genes(genes), rng)
 
     @property
@@ -457,8 +460,7 @@ class SearchSpace:
     def repair_snapped(self, genes: list[float], rng: np.random.Generator | None = None) -> np.ndarray:
         """:meth:`repair` of genes already in [0, 1] and snapped (e.g. built from repaired parents' genes and
         bin centres): only the forbidden clauses are resolved (the same ``rng`` draws as :meth:`repair`)."""
-        if len(genes) != self.dim:
-            raise GenomeError(f"genome has shape ({len(genes)},), expected ({self.dim},) for {self!r}")
+        self._check_gene_list(genes)
         return self._repair_snapped(genes, rng)
 
     def _repair_snapped(self, lst: list[float], rng: np.random.Generator | None) -> np.ndarray:

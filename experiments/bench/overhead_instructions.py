@@ -35,20 +35,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import overhead as ov  # experiments/bench/overhead.py: the loop's settings, the space, the table writer
+
 HERE = Path(__file__).resolve().parent
 _TOTALS = re.compile(r"^(?:totals|summary): (\d+)", re.M)
 
 
 def _child(data: str, names: list[str], n1: int, n2: int) -> None:
     """Runs under callgrind: each timed run is framed by os.getppid() calls (callgrind dumps its counts there)."""
-    sys.path.insert(0, str(HERE))
-    import overhead as ov
-
     from evoautodl.backends.serial import SerialBackend
     from evoautodl.runner import Runner, StopCriteria
-    from evoautodl.space import SearchSpace
 
-    space = SearchSpace.from_json(Path(data) / "lcbench" / "config_space.json", drop=("OpenML_task_id", "epoch"))
+    space = ov.lcbench_space(data)
 
     def run(name: str, n: int, marked: bool) -> None:
         algo = ov.build(name, space, 100, evals=n)
@@ -128,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
              f"per evaluation (callgrind), runs of {n2} minus {n1} evaluations; python {sys.version.split()[0]}",
              f"{'algorithm':<14}{'k instr/eval':>14}"]
     lines += [f"{name:<14}{per_eval[name]:>14.1f}" for name in names]
-    print("\n".join(lines))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("\n".join(lines) + "\n")
+    ov.write_table(lines, args.out)
     return 0
 
 
